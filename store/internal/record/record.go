@@ -1,0 +1,167 @@
+// Package record holds the checks and copies every store backend applies to
+// the records it is handed, so that backends behave identically where
+// store.go leaves a choice: how an empty task ID is filled, how times are
+// normalised, what a conflict error says.
+package record
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"time"
+
+	"github.com/gotasker/tasker/store"
+)
+
+// Times outside [minTime, maxTime] have no int64 Unix-nanosecond form.
+var (
+	minTime = time.Unix(0, math.MinInt64)
+	maxTime = time.Unix(0, math.MaxInt64)
+)
+
+// NewID returns a random (version 4) UUID, the ID given to a task created
+// with an empty ID.
+func NewID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	h := hex.EncodeToString(b[:])
+	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}
+
+// PrepareTask checks a task and its steps for CreateTask and returns deep
+// copies ready to store: an empty ID replaced by NewID, every step's TaskID
+// set to the task's ID, times in UTC without a monotonic reading.
+func PrepareTask(task store.Task, steps []store.Step) (store.Task, []store.Step, error) {
+	t := CloneTask(task)
+	if t.ID == "" {
+		t.ID = NewID()
+	}
+	if err := checkTimes(t.CreatedAt, t.UpdatedAt); err != nil {
+		return store.Task{}, nil, fmt.Errorf("task %q: %w", t.ID, err)
+	}
+	out := make([]store.Step, len(steps))
+	seen := make(map[string]bool, len(steps))
+	for i, s := range steps {
+		if s.Name == "" {
+			return store.Task{}, nil, fmt.Errorf("task %q: step %d has no name", t.ID, i)
+		}
+		if seen[s.Name] {
+			return store.Task{}, nil, fmt.Errorf("task %q: duplicate step name %q", t.ID, s.Name)
+		}
+		seen[s.Name] = true
+		if err := checkTimes(s.NextAttemptAt, s.UpdatedAt); err != nil {
+			return store.Task{}, nil, fmt.Errorf("task %q: step %q: %w", t.ID, s.Name, err)
+		}
+		out[i] = CloneStep(s)
+		out[i].TaskID = t.ID
+	}
+	return t, out, nil
+}
+
+// PrepareChanges checks a batch for Apply and returns deep copies with times
+// in UTC; a zero At becomes now.
+func PrepareChanges(changes []store.Change, now time.Time) ([]store.Change, error) {
+	out := make([]store.Change, len(changes))
+	for i, c := range changes {
+		if c.At.IsZero() {
+			c.At = now
+		}
+		if err := checkTimes(c.At, c.NextAttemptAt); err != nil {
+			return nil, fmt.Errorf("change %d: %w", i, err)
+		}
+		c.At = UTC(c.At)
+		c.NextAttemptAt = UTC(c.NextAttemptAt)
+		c.Result = cloneBytes(c.Result)
+		c.Error = CloneFailure(c.Error)
+		out[i] = c
+	}
+	return out, nil
+}
+
+// Conflict returns the error for change i of a batch that did not match; it
+// wraps store.ErrConflict.
+func Conflict(i int, c store.Change, format string, args ...any) error {
+	where := fmt.Sprintf("task %q", c.TaskID)
+	if c.Step != "" {
+		where += fmt.Sprintf(" step %q", c.Step)
+	}
+	return fmt.Errorf("change %d (%s): %s: %w", i, where, fmt.Sprintf(format, args...), store.ErrConflict)
+}
+
+// Transition returns the audit entry recording c, which must have been
+// prepared; a task change records attempt 0.
+func Transition(c store.Change) store.Transition {
+	attempt := c.Attempt
+	if c.Step == "" {
+		attempt = 0
+	}
+	return store.Transition{
+		TaskID: c.TaskID, Step: c.Step, From: c.From, To: c.To,
+		Attempt: attempt, At: c.At, By: c.By, Reason: c.Reason,
+	}
+}
+
+// UTC returns t in UTC without a monotonic clock reading; the zero time stays
+// zero.
+func UTC(t time.Time) time.Time {
+	if t.IsZero() {
+		return time.Time{}
+	}
+	return t.UTC()
+}
+
+// CloneTask returns a deep copy of t with its times normalised by UTC. An
+// empty Tags or Context becomes nil.
+func CloneTask(t store.Task) store.Task {
+	t.Tags = slices.Clone(t.Tags)
+	if len(t.Tags) == 0 {
+		t.Tags = nil
+	}
+	t.Context = cloneBytes(t.Context)
+	t.CreatedAt = UTC(t.CreatedAt)
+	t.UpdatedAt = UTC(t.UpdatedAt)
+	return t
+}
+
+// CloneStep returns a deep copy of s with its times normalised by UTC. An
+// empty Result becomes nil.
+func CloneStep(s store.Step) store.Step {
+	s.Result = cloneBytes(s.Result)
+	s.Error = CloneFailure(s.Error)
+	s.NextAttemptAt = UTC(s.NextAttemptAt)
+	s.UpdatedAt = UTC(s.UpdatedAt)
+	return s
+}
+
+// CloneFailure returns a copy of f, or nil.
+func CloneFailure(f *store.Failure) *store.Failure {
+	if f == nil {
+		return nil
+	}
+	c := *f
+	return &c
+}
+
+func cloneBytes(b []byte) []byte {
+	if len(b) == 0 {
+		return nil
+	}
+	return slices.Clone(b)
+}
+
+var errTimeRange = errors.New("time outside the years 1678 to 2262 cannot be stored")
+
+// checkTimes reports a non-zero time that has no int64 Unix-nanosecond form.
+func checkTimes(ts ...time.Time) error {
+	for _, t := range ts {
+		if !t.IsZero() && (t.Before(minTime) || t.After(maxTime)) {
+			return fmt.Errorf("%w: %s", errTimeRange, t.Format(time.RFC3339))
+		}
+	}
+	return nil
+}

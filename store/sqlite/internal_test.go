@@ -1,0 +1,223 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gotasker/tasker/store"
+)
+
+func userVersion(t *testing.T, path string) int {
+	t.Helper()
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var v int
+	if err := db.QueryRow("PRAGMA user_version").Scan(&v); err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func TestMigrateIsIdempotent(t *testing.T) {
+	ms, err := migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "tasker.db")
+	for i := range 2 {
+		s, err := Open(path, nil)
+		if err != nil {
+			t.Fatalf("Open #%d: %v", i+1, err)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if v := userVersion(t, path); v != len(ms) {
+			t.Errorf("after Open #%d user_version = %d, want %d", i+1, v, len(ms))
+		}
+	}
+}
+
+func TestOpenRefusesNewerSchema(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "tasker.db")
+	s, err := Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ExecContext(context.Background(), "PRAGMA user_version = 999"); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if s, err := Open(path, nil); err == nil || !strings.Contains(err.Error(), "newer") {
+		if s != nil {
+			s.Close()
+		}
+		t.Fatalf("Open of a newer schema: %v, want an error", err)
+	}
+}
+
+func TestConnectionSettings(t *testing.T) {
+	ctx := context.Background()
+	for _, tt := range []struct {
+		opts *Options
+		sync int // PRAGMA synchronous: 1 NORMAL, 2 FULL
+	}{{nil, 1}, {&Options{Synchronous: "full"}, 2}} {
+		s, err := Open(filepath.Join(t.TempDir(), "tasker.db"), tt.opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for pragma, want := range map[string]string{
+			"journal_mode": "wal", "foreign_keys": "1", "busy_timeout": "5000",
+			"synchronous": fmt.Sprint(tt.sync),
+		} {
+			var got string
+			if err := s.w.conn.QueryRowContext(ctx, "PRAGMA "+pragma).Scan(&got); err != nil {
+				t.Fatal(err)
+			}
+			if got != want {
+				t.Errorf("%+v: write connection PRAGMA %s = %s, want %s", tt.opts, pragma, got, want)
+			}
+		}
+		if _, err := s.rdb.ExecContext(ctx, "DELETE FROM tasks"); err == nil {
+			t.Error("a read connection could write")
+		}
+		s.Close()
+	}
+}
+
+// openConn returns a write connection to a store's file, migrated to the
+// embedded schema and holding one task.
+func openConn(t *testing.T) (*sql.Conn, []string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "tasker.db")
+	s, err := Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.CreateTask(context.Background(), store.Task{ID: "t1"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	db, err := sql.Open("sqlite", dsn(path, Options{Synchronous: "NORMAL"}, false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	conn, err := db.Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	ms, err := migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return conn, ms
+}
+
+func TestMigrateAppliesNewMigrations(t *testing.T) {
+	conn, ms := openConn(t)
+	ctx := context.Background()
+	next := append(ms, "CREATE TABLE extra (x INTEGER); INSERT INTO extra SELECT count(*) FROM tasks;")
+	if err := migrate(ctx, conn, next); err != nil {
+		t.Fatal(err)
+	}
+	var v, x int
+	if err := conn.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil || v != len(next) {
+		t.Errorf("user_version = %d, %v; want %d", v, err, len(next))
+	}
+	if err := conn.QueryRowContext(ctx, "SELECT x FROM extra").Scan(&x); err != nil || x != 1 {
+		t.Errorf("the new migration saw %d tasks, %v; want 1", x, err)
+	}
+}
+
+func TestMigrateFailureAppliesNothing(t *testing.T) {
+	conn, ms := openConn(t)
+	ctx := context.Background()
+	next := append(ms, "CREATE TABLE extra (x INTEGER)", "CREATE TABLE broken (")
+	if err := migrate(ctx, conn, next); err == nil {
+		t.Fatal("migrate with a broken migration succeeded")
+	}
+	var v, n int
+	if err := conn.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil || v != len(ms) {
+		t.Errorf("user_version = %d, %v; want %d", v, err, len(ms))
+	}
+	err := conn.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_schema WHERE name = 'extra'").Scan(&n)
+	if err != nil || n != 0 {
+		t.Errorf("table extra exists (%d, %v) after a failed migration", n, err)
+	}
+}
+
+// TestGroupCommitIsolatesFailures queues valid and conflicting Applies
+// behind a busy writer, so they share transactions, and checks that each
+// gets its own outcome.
+func TestGroupCommitIsolatesFailures(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(filepath.Join(t.TempDir(), "tasker.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	const n = 16
+	steps := make([]store.Step, n)
+	for i := range steps {
+		steps[i] = store.Step{Name: fmt.Sprint("s", i), Position: i, State: "pending"}
+	}
+	if _, _, err := s.CreateTask(ctx, store.Task{ID: "t1"}, steps); err != nil {
+		t.Fatal(err)
+	}
+
+	var wg sync.WaitGroup
+	entered, release := make(chan struct{}), make(chan struct{})
+	wg.Go(func() { s.w.do(ctx, func(*writeStmts) error { close(entered); <-release; return nil }) })
+	<-entered
+	commits := s.w.commits.Load()
+	errs := make([]error, n)
+	for i := range n {
+		wg.Go(func() {
+			// Odd steps expect attempt 5: a conflict.
+			c := store.Change{TaskID: "t1", Step: fmt.Sprint("s", i), From: "pending",
+				FromAttempt: 5 * (i % 2), To: "in_progress", Attempt: 1}
+			errs[i] = s.Apply(ctx, []store.Change{c})
+		})
+	}
+	time.Sleep(100 * time.Millisecond) // let the Applies queue up
+	close(release)
+	wg.Wait()
+
+	for i, err := range errs {
+		if i%2 == 0 && err != nil {
+			t.Errorf("valid Apply %d: %v", i, err)
+		}
+		if i%2 == 1 && !errors.Is(err, store.ErrConflict) {
+			t.Errorf("conflicting Apply %d: %v, want ErrConflict", i, err)
+		}
+	}
+	got, err := s.Steps(ctx, "t1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, st := range got {
+		if want := map[bool]string{true: "in_progress", false: "pending"}[i%2 == 0]; st.State != want {
+			t.Errorf("step %s is %q, want %q", st.Name, st.State, want)
+		}
+	}
+	if c := s.w.commits.Load() - commits; c >= n+1 {
+		t.Errorf("%d commits for %d requests: no group commit", c, n+1)
+	}
+}

@@ -1,0 +1,162 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/gotasker/tasker/store"
+)
+
+// readStmts are the fixed read queries, prepared on the read pool.
+type readStmts struct {
+	task, taskExists, steps, transitions *sql.Stmt
+}
+
+func prepareReads(ctx context.Context, db *sql.DB) (*readStmts, error) {
+	rs := &readStmts{}
+	for _, p := range []struct {
+		stmt  **sql.Stmt
+		query string
+	}{
+		{&rs.task, `SELECT ` + taskColumns + ` FROM tasks WHERE id = ?`},
+		{&rs.taskExists, `SELECT 1 FROM tasks WHERE id = ?`},
+		{&rs.steps, `SELECT ` + stepColumns + ` FROM steps WHERE task_id = ? ORDER BY position, name`},
+		{&rs.transitions, `SELECT ` + transitionColumns + ` FROM transitions WHERE task_id = ? ORDER BY seq`},
+	} {
+		st, err := db.PrepareContext(ctx, p.query)
+		if err != nil {
+			return nil, errors.Join(fmt.Errorf("prepare: %w", err), rs.close())
+		}
+		*p.stmt = st
+	}
+	return rs, nil
+}
+
+func (rs *readStmts) close() error {
+	var errs []error
+	for _, st := range []*sql.Stmt{rs.task, rs.taskExists, rs.steps, rs.transitions} {
+		if st != nil {
+			errs = append(errs, st.Close())
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Task implements store.Store.
+func (s *Store) Task(ctx context.Context, id string) (store.Task, error) {
+	if s.closed.Load() {
+		return store.Task{}, s.fail("task", store.ErrClosed)
+	}
+	t, err := scanTask(s.reads.task.QueryRowContext(ctx, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		err = fmt.Errorf("%q: %w", id, store.ErrNotFound)
+	}
+	if err != nil {
+		return store.Task{}, s.fail("task", err)
+	}
+	return t, nil
+}
+
+// Steps implements store.Store.
+func (s *Store) Steps(ctx context.Context, taskID string) ([]store.Step, error) {
+	if s.closed.Load() {
+		return nil, s.fail("steps", store.ErrClosed)
+	}
+	rows, err := s.reads.steps.QueryContext(ctx, taskID)
+	steps, err := collect(rows, err, scanStep)
+	if err == nil && len(steps) == 0 {
+		err = s.exists(ctx, taskID)
+	}
+	if err != nil {
+		return nil, s.fail("steps", err)
+	}
+	return steps, nil
+}
+
+// Transitions implements store.Store.
+func (s *Store) Transitions(ctx context.Context, taskID string) ([]store.Transition, error) {
+	if s.closed.Load() {
+		return nil, s.fail("transitions", store.ErrClosed)
+	}
+	rows, err := s.reads.transitions.QueryContext(ctx, taskID)
+	trs, err := collect(rows, err, scanTransition)
+	if err == nil && len(trs) == 0 {
+		err = s.exists(ctx, taskID)
+	}
+	if err != nil {
+		return nil, s.fail("transitions", err)
+	}
+	return trs, nil
+}
+
+// exists returns an error wrapping store.ErrNotFound if there is no task id.
+func (s *Store) exists(ctx context.Context, id string) error {
+	var one int
+	err := s.reads.taskExists.QueryRowContext(ctx, id).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("task %q: %w", id, store.ErrNotFound)
+	}
+	return err
+}
+
+// ListTasks implements store.Store. A Limit below 0 means no limit.
+func (s *Store) ListTasks(ctx context.Context, f store.Filter) ([]store.Task, error) {
+	if s.closed.Load() {
+		return nil, s.fail("list tasks", store.ErrClosed)
+	}
+	q, args := listQuery(f)
+	rows, err := s.rdb.QueryContext(ctx, q, args...)
+	tasks, err := collect(rows, err, scanTask)
+	if err != nil {
+		return nil, s.fail("list tasks", err)
+	}
+	return tasks, nil
+}
+
+// listQuery returns the query selecting the tasks f matches, in creation
+// order, and its arguments.
+func listQuery(f store.Filter) (string, []any) {
+	var where []string
+	var args []any
+	if f.Namespace != "" {
+		where, args = append(where, "namespace = ?"), append(args, f.Namespace)
+	}
+	if f.Name != "" {
+		where, args = append(where, "name = ?"), append(args, f.Name)
+	}
+	if len(f.States) > 0 {
+		where = append(where, "state IN (?"+strings.Repeat(", ?", len(f.States)-1)+")")
+		for _, st := range f.States {
+			args = append(args, st)
+		}
+	}
+	q := `SELECT ` + taskColumns + ` FROM tasks`
+	if len(where) > 0 {
+		q += ` WHERE ` + strings.Join(where, " AND ")
+	}
+	q += ` ORDER BY seq`
+	if f.Limit > 0 {
+		q, args = q+` LIMIT ?`, append(args, f.Limit)
+	}
+	return q, args
+}
+
+// collect scans every row of a query with scan.
+func collect[T any](rows *sql.Rows, err error, scan func(scanner) (T, error)) ([]T, error) {
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}

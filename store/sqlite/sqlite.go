@@ -1,0 +1,231 @@
+// Package sqlite is a store.Store kept in one SQLite database file, through
+// the pure-Go driver modernc.org/sqlite (no cgo).
+//
+// The database runs in WAL mode with foreign keys on. Its schema is embedded
+// and migrated on Open: PRAGMA user_version counts the migrations applied,
+// and Open applies the missing ones in one transaction.
+//
+// Writes (CreateTask, Apply) go to a single writer goroutine that owns the
+// only write connection and commits in groups: it takes one request, drains
+// whatever else is waiting (up to 256 requests), runs them all in one
+// BEGIN IMMEDIATE transaction with a savepoint per request, and commits once.
+// A request that fails, such as an Apply whose changes conflict, is rolled
+// back to its savepoint alone and gets its own error; the others commit.
+// Callers therefore never see SQLITE_BUSY from each other, and many
+// concurrent writers share one fsync. Reads (Task, Steps, Transitions,
+// ListTasks) use a separate pool of read-only connections and never wait
+// for the writer.
+//
+// A write is durable when its call returns, to the level Options.Synchronous
+// states. The ctx of a write bounds the wait: if it is done before the
+// writer starts the request, the request is dropped; once the request is in
+// a transaction it runs to completion, so a write whose call returned a
+// context error may still have been applied. Callers that retry after a
+// timeout can make CreateTask safe with an idempotency key; an Apply retried
+// after it did apply fails with store.ErrConflict.
+//
+// The Store never logs.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/gotasker/tasker/store"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+)
+
+// busyTimeoutMS is how long a connection waits for a lock held by another
+// process (say, a second program opening the same file) before retrying.
+const busyTimeoutMS = 5000
+
+// Options configures Open. A nil *Options and the zero Options both mean
+// the defaults.
+type Options struct {
+	// Synchronous is SQLite's synchronous setting, "NORMAL" (the default)
+	// or "FULL"; case does not matter.
+	//
+	// With WAL, "NORMAL" makes a returned write survive a crash of the
+	// process, SIGKILL included; on power loss or an operating system crash
+	// the last transactions before it may roll back, but the database stays
+	// consistent. "FULL" also survives power loss, at the cost of an fsync
+	// on every commit (group commit shares it among concurrent writers).
+	Synchronous string
+}
+
+// withDefaults returns a copy of o with every zero field set to its
+// default, after checking it.
+func (o *Options) withDefaults() (Options, error) {
+	var out Options
+	if o != nil {
+		out = *o
+	}
+	out.Synchronous = strings.ToUpper(out.Synchronous)
+	switch out.Synchronous {
+	case "":
+		out.Synchronous = "NORMAL"
+	case "NORMAL", "FULL":
+	default:
+		return Options{}, fmt.Errorf("sqlite: invalid Options.Synchronous %q: want NORMAL or FULL", o.Synchronous)
+	}
+	return out, nil
+}
+
+// Store is a store.Store kept in a SQLite database file. Create one with
+// Open and release it with Close. A Store is safe for concurrent use. Only
+// one Store, in one process, should write to a file at a time: others would
+// wait for its locks.
+type Store struct {
+	w         *writer
+	wdb       *sql.DB // one connection, owned by w
+	rdb       *sql.DB // the read pool
+	reads     *readStmts
+	closed    atomic.Bool
+	closeOnce sync.Once
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Open opens the store in the SQLite database file at path, creating the
+// file if needed and migrating its schema to this version. It fails if the
+// file's schema is newer than this package knows. path is a file system
+// path, not a URI; opts may be nil.
+func Open(path string, opts *Options) (*Store, error) {
+	o, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if path == "" || path == ":memory:" || strings.HasPrefix(path, "file:") {
+		return nil, fmt.Errorf("sqlite: open: path %q: want a file path", path)
+	}
+	s := &Store{}
+	if err := s.open(path, o); err != nil {
+		s.release()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	return s, nil
+}
+
+func (s *Store) open(path string, o Options) error {
+	ctx := context.Background()
+	conn, err := s.openWriteConn(ctx, path, o)
+	if err != nil {
+		return err
+	}
+	if s.w, err = newWriter(ctx, conn); err != nil {
+		conn.Close()
+		return err
+	}
+	if s.rdb, err = sql.Open("sqlite", dsn(path, o, true)); err != nil {
+		return err
+	}
+	n := max(4, runtime.GOMAXPROCS(0))
+	s.rdb.SetMaxOpenConns(n)
+	s.rdb.SetMaxIdleConns(n)
+	s.reads, err = prepareReads(ctx, s.rdb)
+	return err
+}
+
+// openWriteConn opens the one write connection and brings the schema up to
+// date through it.
+func (s *Store) openWriteConn(ctx context.Context, path string, o Options) (*sql.Conn, error) {
+	var err error
+	if s.wdb, err = sql.Open("sqlite", dsn(path, o, false)); err != nil {
+		return nil, err
+	}
+	s.wdb.SetMaxOpenConns(1)
+	conn, err := s.wdb.Conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := setUp(ctx, conn); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return conn, nil
+}
+
+// setUp checks that the database is in WAL mode and migrates it.
+func setUp(ctx context.Context, conn *sql.Conn) error {
+	var mode string
+	if err := conn.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
+		return err
+	}
+	if !strings.EqualFold(mode, "wal") {
+		return fmt.Errorf("journal mode is %q, not WAL: is the file on a file system without shared memory?", mode)
+	}
+	ms, err := migrations()
+	if err != nil {
+		return err
+	}
+	if err := migrate(ctx, conn, ms); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	return nil
+}
+
+// dsn returns the driver's data source name for path: a file: URI with the
+// connection's pragmas.
+func dsn(path string, o Options, readOnly bool) string {
+	q := fmt.Sprintf("?_pragma=busy_timeout(%d)&_pragma=synchronous(%s)", busyTimeoutMS, o.Synchronous)
+	if readOnly {
+		q += "&_pragma=query_only(1)"
+	} else {
+		q += "&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)"
+	}
+	// In a URI, '?' and '#' end the path and '%' escapes.
+	esc := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
+	return "file:" + esc + q
+}
+
+// Close stops the writer, waiting for the writes in progress to commit,
+// and closes the database. Later calls return store.ErrClosed; Close itself
+// is idempotent and a second Close returns nil.
+func (s *Store) Close() error {
+	var err error
+	s.closeOnce.Do(func() {
+		s.closed.Store(true)
+		err = s.release()
+		if err != nil {
+			err = fmt.Errorf("sqlite: close: %w", err)
+		}
+	})
+	return err
+}
+
+// release stops and closes whatever open got to.
+func (s *Store) release() error {
+	var errs []error
+	if s.w != nil {
+		errs = append(errs, s.w.close())
+	}
+	if s.reads != nil {
+		errs = append(errs, s.reads.close())
+	}
+	if s.rdb != nil {
+		errs = append(errs, s.rdb.Close())
+	}
+	if s.wdb != nil {
+		errs = append(errs, s.wdb.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// fail wraps an error of operation op. Once the store is closed, a failure
+// that is not a verdict on the data (a conflict, a missing task) is
+// reported as store.ErrClosed: the driver's own "database is closed" errors
+// are not sentinels.
+func (s *Store) fail(op string, err error) error {
+	if s.closed.Load() && !errors.Is(err, store.ErrClosed) &&
+		!errors.Is(err, store.ErrConflict) && !errors.Is(err, store.ErrNotFound) {
+		err = store.ErrClosed
+	}
+	return fmt.Errorf("sqlite: %s: %w", op, err)
+}

@@ -1,0 +1,165 @@
+// Package store defines how tasker persists tasks, steps and their audit
+// trail. It knows nothing of DAGs, handlers or which step runs next: the
+// engine decides, and a Store only records what it is told, atomically.
+//
+// Backends live in sub-packages (store/memory, store/sqlite) and all pass the
+// conformance suite in store/storetest, which is this package's executable
+// specification; its package comment lists the points it pins down beyond
+// these comments.
+//
+// Times are stored exactly, to the nanosecond, and come back in UTC; the
+// zero time means "not set". Non-zero times must lie within the years
+// 1678–2262 (an int64 of Unix nanoseconds). JSON values (Context, Result)
+// come back byte for byte; nil and empty are the same.
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+)
+
+// Sentinel errors every backend returns (possibly wrapped), so callers can
+// test them with errors.Is.
+var (
+	// ErrNotFound reports that a task does not exist.
+	ErrNotFound = errors.New("store: not found")
+	// ErrConflict reports that a change's expected state or attempt did not
+	// match what is stored, or named an unknown task or step; the whole batch
+	// it belonged to was not applied. CreateTask also returns it for a task
+	// ID that is already taken.
+	ErrConflict = errors.New("store: conflict")
+	// ErrClosed reports a call on a closed store.
+	ErrClosed = errors.New("store: closed")
+)
+
+// Task is a stored task. States are plain strings: their meaning belongs to
+// the tasker package.
+type Task struct {
+	ID             string // CreateTask fills an empty ID with a unique one
+	Namespace      string
+	Name           string
+	Version        string
+	State          string
+	Initiator      string
+	SourceSystem   string
+	Reason         string
+	Tags           []string
+	Context        json.RawMessage // the task input, as submitted
+	IdempotencyKey string          // "" when none was given
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+}
+
+// Step is a stored step of a task.
+type Step struct {
+	TaskID        string // set by CreateTask to the task's ID
+	Name          string // unique within the task, not empty
+	Position      int    // order within the task, from 0; Steps lists by it, then by Name
+	State         string
+	Attempts      int             // attempts started so far
+	Result        json.RawMessage // nil until the step completes
+	Error         *Failure        // the last failure, nil when none
+	NextAttemptAt time.Time       // zero unless waiting for a retry
+	UpdatedAt     time.Time
+}
+
+// Failure is a persisted step failure: data, not a Go error type.
+type Failure struct {
+	Message   string `json:"message"`
+	Type      string `json:"type"`
+	Code      string `json:"code,omitempty"`
+	Retryable bool   `json:"retryable"`
+	Attempt   int    `json:"attempt"`
+	Stack     string `json:"stack,omitempty"` // set when the handler panicked
+}
+
+// Transition is one entry of a task's audit trail: a task (Step == "") or
+// one of its steps moved From one state To another.
+type Transition struct {
+	TaskID  string
+	Step    string // "" for a task-level transition
+	From    string
+	To      string
+	Attempt int // the step's attempt after the move; 0 for a task
+	At      time.Time
+	By      string // who asked, for operator actions; "" for the engine
+	Reason  string // why, when given
+}
+
+// Change moves a task or one of its steps from an expected state to a new
+// one, and records the move as a Transition. It is a compare-and-swap: a
+// step change applies only while the step's stored state is From and its
+// stored attempts equal FromAttempt; a task change (Step == "") only while
+// the task's state is From.
+//
+// For a step change the new values replace the stored ones whole: State (To),
+// Attempts (Attempt), Result, Error and NextAttemptAt; the step's UpdatedAt
+// becomes At. For a task change only the state moves, and the task's
+// UpdatedAt becomes At; FromAttempt and Attempt are ignored.
+//
+// At is when the change happened; the zero time means the time of the Apply.
+type Change struct {
+	TaskID        string
+	Step          string // "" for a task change
+	From          string
+	FromAttempt   int
+	To            string
+	Attempt       int
+	Result        json.RawMessage
+	Error         *Failure
+	NextAttemptAt time.Time
+	At            time.Time
+	By            string
+	Reason        string
+}
+
+// Filter selects tasks for ListTasks. Empty fields match everything.
+type Filter struct {
+	Namespace string
+	Name      string
+	States    []string // any of these; empty means every state
+	Limit     int      // at most this many; 0 (or less) means no limit
+}
+
+// Store persists tasks. Implementations are safe for concurrent use.
+//
+// Writes are atomic: CreateTask stores a task and all its steps, or nothing;
+// Apply applies every change of a batch, or none. A write is durable, to the
+// backend's stated level, when the call returns.
+type Store interface {
+	// CreateTask stores task and its steps in one atomic write and returns the
+	// task's ID and true. If task.IdempotencyKey is set and a task with that
+	// key already exists, it stores nothing and returns the existing task's ID
+	// and false. The task's CreatedAt and UpdatedAt are kept as given, and so
+	// are the steps' fields. An empty task.ID is filled with a unique one; an
+	// ID already taken is an error wrapping ErrConflict.
+	CreateTask(ctx context.Context, task Task, steps []Step) (id string, created bool, err error)
+
+	// Apply applies a batch of changes atomically, in order, each one checked
+	// against the state left by the ones before it. If any change does not
+	// match (see Change), none is applied and the error wraps ErrConflict; a
+	// change naming an unknown task or step also wraps ErrConflict.
+	Apply(ctx context.Context, changes []Change) error
+
+	// Task returns a task, or an error wrapping ErrNotFound.
+	Task(ctx context.Context, id string) (Task, error)
+
+	// Steps returns a task's steps ordered by Position, or an error wrapping
+	// ErrNotFound when the task does not exist.
+	Steps(ctx context.Context, taskID string) ([]Step, error)
+
+	// Transitions returns a task's audit trail, oldest first, in the order
+	// the changes were applied (not by At), or an error wrapping ErrNotFound
+	// when the task does not exist.
+	Transitions(ctx context.Context, taskID string) ([]Transition, error)
+
+	// ListTasks returns the tasks that match f, oldest first: in the order
+	// they were created, not by CreatedAt.
+	ListTasks(ctx context.Context, f Filter) ([]Task, error)
+
+	// Close releases the store. Calls after Close return an error wrapping
+	// ErrClosed; Close itself is idempotent, and a second Close returns nil.
+	Close() error
+}

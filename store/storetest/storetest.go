@@ -1,0 +1,113 @@
+// Package storetest is the conformance suite for store.Store backends: the
+// executable form of the contract documented in package store. Every backend
+// runs it from a test of a few lines:
+//
+//	func TestConformance(t *testing.T) {
+//		storetest.Run(t, func(t *testing.T) store.Store { return memory.New() })
+//	}
+//
+// Durable backends also run RunDurable, which closes a store and reopens it
+// from the same path.
+//
+// Beyond what package store states, the suite pins down the choices a backend
+// could otherwise make differently:
+//
+//   - Times round-trip exactly, to the nanosecond, and come back in UTC
+//     without a monotonic reading; the zero time stays zero. Non-zero times
+//     outside the years 1678–2262 (no int64 Unix-nanosecond form) are
+//     rejected by CreateTask and Apply.
+//   - A nil and an empty Tags, Context or Result are the same; JSON values
+//     come back byte for byte as given, never re-encoded.
+//   - CreateTask fills an empty Task.ID with a unique one, sets every step's
+//     TaskID, rejects steps without a name or with a duplicate name, and
+//     wraps store.ErrConflict when the ID is taken (by a task with a
+//     different idempotency key, or none).
+//   - Steps with equal Positions are listed by Name.
+//   - A step change sets the step's UpdatedAt to the change's At; a task
+//     change sets the task's UpdatedAt. A zero At is stamped with the time of
+//     the Apply. A task change ignores FromAttempt and records Attempt 0.
+//   - Transitions of an unknown task wraps store.ErrNotFound, like Steps.
+//   - ListTasks orders by creation (insertion) order, not by CreatedAt.
+//   - A call whose context is already done returns the context's error and
+//     writes nothing.
+//   - Close is idempotent; a second Close returns nil. Calls racing Close
+//     return, either succeeding or wrapping store.ErrClosed.
+package storetest
+
+import (
+	"path/filepath"
+	"testing"
+
+	"github.com/gotasker/tasker/store"
+)
+
+// testCase is one contract, named by what it checks.
+type testCase struct {
+	name string
+	run  func(t *testing.T, s store.Store)
+}
+
+// Run runs the conformance suite: one subtest per contract, each named by
+// the contract it checks. Subtests run in parallel, so newStore must be safe
+// to call concurrently; each call must return a new, empty store. Run closes
+// every store at the end of its subtest (Close must be idempotent, so
+// newStore may also register a Close of its own).
+func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
+	t.Helper()
+	for _, tc := range allCases() {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s := newStore(t)
+			t.Cleanup(func() { closeStore(t, s) })
+			tc.run(t, s)
+		})
+	}
+}
+
+// durableCase is one durability contract; reopen closes the store it was
+// given and returns a new one opened on the same path.
+type durableCase struct {
+	name string
+	run  func(t *testing.T, s store.Store, reopen func(store.Store) store.Store)
+}
+
+// RunDurable runs the durability suite, for backends whose data outlives a
+// store: each subtest writes through a store opened by open, closes it,
+// opens the same path again and checks that everything is there. open must
+// return a working store for path, creating the data there when path does
+// not exist yet; the suite closes every store it opens. Subtests run in
+// parallel, each with its own path.
+func RunDurable(t *testing.T, open func(t *testing.T, path string) store.Store) {
+	t.Helper()
+	for _, tc := range durableCases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			path := filepath.Join(t.TempDir(), "store")
+			s := open(t, path)
+			t.Cleanup(func() { closeStore(t, s) })
+			reopen := func(old store.Store) store.Store {
+				t.Helper()
+				if err := old.Close(); err != nil {
+					t.Fatalf("Close before reopening: %v", err)
+				}
+				s = open(t, path)
+				return s
+			}
+			tc.run(t, s, reopen)
+		})
+	}
+}
+
+func allCases() []testCase {
+	var all []testCase
+	for _, group := range [][]testCase{createCases, applyCases, listCases, concurrencyCases, lifecycleCases} {
+		all = append(all, group...)
+	}
+	return all
+}
+
+func closeStore(t *testing.T, s store.Store) {
+	if err := s.Close(); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+}
