@@ -1,0 +1,268 @@
+package tasker
+
+import (
+	"cmp"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/xeipuuv/gojsonschema"
+)
+
+// Limits that keep a hostile or mistaken template file from exhausting memory
+// or time. Each is reported as a *TemplateError.
+const (
+	// maxTemplateBytes is the largest template file accepted.
+	maxTemplateBytes = 8 << 20
+	// maxTemplateNodes bounds the YAML nodes visited in one file, aliases
+	// expanded, so that an alias bomb is an error rather than an outage.
+	maxTemplateNodes = 1 << 20
+	// maxTemplateErrors bounds the problems reported for one file.
+	maxTemplateErrors = 100
+	// maxNamespaceLen is the longest namespace_name.
+	maxNamespaceLen = 29
+)
+
+// Template is a loaded, validated task template: a named, versioned DAG of
+// steps with an optional JSON Schema for task input. Get one from
+// ParseTemplate, LoadTemplateFile, LoadTemplates or LoadTemplateDir.
+//
+// A Template is immutable once loaded and safe for concurrent use. Callers
+// must not modify it, its steps or their slices.
+type Template struct {
+	Name        string // matches ^[a-z][a-z0-9_]*$
+	Namespace   string // namespace_name: ^[a-z][a-z0-9_]*$, at most 29 characters
+	Version     string // MAJOR.MINOR.PATCH, digits only, no leading zeros
+	Description string // "" when absent
+
+	// Steps holds every step, in file order; there is at least one.
+	Steps []*StepSpec
+	// InputSchema is input_schema converted to JSON; nil when absent.
+	InputSchema json.RawMessage
+	// Source is the file the template was loaded from, as given to
+	// ParseTemplate or as found by a Load function.
+	Source string
+
+	schema *gojsonschema.Schema // compiled InputSchema; nil when absent
+	byName map[string]int       // step name → index in Steps
+}
+
+// StepSpec is one step of a Template: what to call, what it waits for, and
+// how it is retried. It is immutable and shared by every task of the
+// template.
+type StepSpec struct {
+	Name        string // matches ^[a-z][a-z0-9_]*$, unique in its template
+	Description string // "" when absent
+
+	// Callable is handler.callable, the name a handler is registered under.
+	Callable string
+	// Initialization is handler.initialization as a JSON object; "{}" when
+	// absent or empty.
+	Initialization json.RawMessage
+	// Dependencies names the steps that must complete before this one, in
+	// file order; nil when there are none.
+	Dependencies []string
+	// Retry is the retry block; each omitted field has its default, as in
+	// DefaultRetryPolicy.
+	Retry RetryPolicy
+	// Timeout is timeout_seconds; zero means no timeout.
+	Timeout time.Duration
+
+	index      int   // position in Template.Steps
+	deps       []int // indexes of Dependencies, in the same order
+	dependents []int // indexes of the steps that depend on this one, ascending
+}
+
+// ParseTemplate parses and validates one YAML task template. The file name is
+// used only in errors and as the template's Source.
+//
+// Validation is strict: unknown fields, missing or malformed names, unknown,
+// duplicate or self dependencies, dependency cycles, out-of-range retry
+// values and an input_schema that does not compile are all errors. Every
+// problem in the file is reported: the error joins (errors.Join) one
+// *TemplateError per problem, each wrapping ErrInvalidTemplate.
+func ParseTemplate(file string, data []byte) (*Template, error) {
+	p := newTemplateParser(file)
+	t := p.parse(data)
+	if err := p.err(); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// LoadTemplateFile reads and parses the template in the file at path; see
+// ParseTemplate.
+func LoadTemplateFile(path string) (*Template, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("tasker: load template: %w", err)
+	}
+	return readTemplate(f, path)
+}
+
+// LoadTemplates loads every *.yaml and *.yml file under fsys, in any
+// directory, in path order. It is all or nothing: if any file is invalid, or
+// two files define the same namespace, name and version (ErrDuplicateTemplate),
+// it returns no templates and an error joining the problems of every file.
+// A tree with no template files yields no templates and no error.
+func LoadTemplates(fsys fs.FS) ([]*Template, error) {
+	return loadTemplates(fsys, func(name string) string { return name })
+}
+
+// LoadTemplateDir is LoadTemplates(os.DirFS(dir)), except that file names in
+// errors and in Template.Source include dir.
+func LoadTemplateDir(dir string) ([]*Template, error) {
+	return loadTemplates(os.DirFS(dir), func(name string) string {
+		return filepath.Join(dir, filepath.FromSlash(name))
+	})
+}
+
+// String returns "namespace/name@version".
+func (t *Template) String() string {
+	return t.Namespace + "/" + t.Name + "@" + t.Version
+}
+
+// Step returns the step with the given name, or nil if there is none.
+func (t *Template) Step(name string) *StepSpec {
+	i, ok := t.byName[name]
+	if !ok {
+		return nil
+	}
+	return t.Steps[i]
+}
+
+// loadTemplates loads the template files of fsys; display maps a path in
+// fsys to the name used in errors and Source.
+func loadTemplates(fsys fs.FS, display func(string) string) ([]*Template, error) {
+	names, err := templateFiles(fsys)
+	if err != nil {
+		return nil, fmt.Errorf("tasker: load templates from %s: %w", display("."), err)
+	}
+	var (
+		ts   []*Template
+		errs []error
+	)
+	for _, name := range names {
+		t, err := openTemplate(fsys, name, display(name))
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		ts = append(ts, t)
+	}
+	errs = append(errs, duplicateTemplates(ts)...)
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return ts, nil
+}
+
+// templateFiles lists the *.yaml and *.yml files under fsys, sorted.
+func templateFiles(fsys fs.FS) ([]string, error) {
+	var names []string
+	err := fs.WalkDir(fsys, ".", func(name string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if ext := path.Ext(name); !d.IsDir() && (ext == ".yaml" || ext == ".yml") {
+			names = append(names, name)
+		}
+		return nil
+	})
+	slices.Sort(names)
+	return names, err
+}
+
+func openTemplate(fsys fs.FS, name, display string) (*Template, error) {
+	f, err := fsys.Open(name)
+	if err != nil {
+		return nil, fmt.Errorf("tasker: load template %s: %w", display, err)
+	}
+	return readTemplate(f, display)
+}
+
+// readTemplate parses the template read from f, then closes f. It reads one
+// byte more than the limit so that ParseTemplate reports an oversized file.
+func readTemplate(f io.ReadCloser, display string) (*Template, error) {
+	data, err := io.ReadAll(io.LimitReader(f, maxTemplateBytes+1))
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, fmt.Errorf("tasker: load template %s: %w", display, err)
+	}
+	return ParseTemplate(display, data)
+}
+
+// duplicateTemplates reports templates with the same namespace, name and
+// version as an earlier one.
+func duplicateTemplates(ts []*Template) []error {
+	var errs []error
+	first := make(map[string]*Template, len(ts))
+	for _, t := range ts {
+		key := t.String()
+		if f, ok := first[key]; ok {
+			errs = append(errs, fmt.Errorf("%s: %w: %s, first defined in %s",
+				t.Source, ErrDuplicateTemplate, key, f.Source))
+			continue
+		}
+		first[key] = t
+	}
+	return errs
+}
+
+// compareVersions compares two MAJOR.MINOR.PATCH versions numerically and
+// returns -1, 0 or +1. Components may be arbitrarily long. A malformed
+// version sorts before every well-formed one; two malformed versions compare
+// as strings.
+func compareVersions(a, b string) int {
+	va, okA := splitVersion(a)
+	vb, okB := splitVersion(b)
+	switch {
+	case !okA && !okB:
+		return strings.Compare(a, b)
+	case !okA:
+		return -1
+	case !okB:
+		return 1
+	}
+	for i := range va {
+		if c := compareDigits(va[i], vb[i]); c != 0 {
+			return c
+		}
+	}
+	return 0
+}
+
+// splitVersion splits "1.22.333" into its three digit strings.
+func splitVersion(v string) ([3]string, bool) {
+	var out [3]string
+	parts := strings.Split(v, ".")
+	if len(parts) != len(out) {
+		return out, false
+	}
+	for i, s := range parts {
+		if s == "" || strings.Trim(s, "0123456789") != "" {
+			return out, false
+		}
+		out[i] = s
+	}
+	return out, true
+}
+
+// compareDigits compares two non-negative decimal integers of any length.
+func compareDigits(a, b string) int {
+	a, b = strings.TrimLeft(a, "0"), strings.TrimLeft(b, "0")
+	if c := cmp.Compare(len(a), len(b)); c != 0 {
+		return c
+	}
+	return strings.Compare(a, b)
+}
