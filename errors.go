@@ -1,0 +1,147 @@
+package tasker
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Sentinel errors, returned wrapped: test them with errors.Is.
+var (
+	// ErrInvalidTemplate is wrapped by every *TemplateError.
+	ErrInvalidTemplate = errors.New("tasker: invalid template")
+	// ErrInvalidInput is wrapped by every *InputError.
+	ErrInvalidInput = errors.New("tasker: invalid task input")
+	// ErrTemplateNotFound reports a submission naming no loaded template.
+	ErrTemplateNotFound = errors.New("tasker: template not found")
+	// ErrDuplicateTemplate reports a template added twice with the same
+	// namespace, name and version.
+	ErrDuplicateTemplate = errors.New("tasker: template already added")
+	// ErrHandlerNotRegistered reports a template step whose callable has no
+	// registered handler.
+	ErrHandlerNotRegistered = errors.New("tasker: handler not registered")
+	// ErrDuplicateHandler reports a callable registered twice.
+	ErrDuplicateHandler = errors.New("tasker: handler already registered")
+	// ErrTaskNotFound reports an unknown task ID.
+	ErrTaskNotFound = errors.New("tasker: task not found")
+	// ErrIllegalTransition reports a state change the transition table
+	// refuses.
+	ErrIllegalTransition = errors.New("tasker: illegal state transition")
+	// ErrEngineStopping is the cancellation cause of a handler's context when
+	// the engine stops: the step is left in progress, for recovery.
+	ErrEngineStopping = errors.New("tasker: engine stopping")
+	// ErrEngineStopped reports a call that needs a running engine after Stop.
+	ErrEngineStopped = errors.New("tasker: engine stopped")
+	// ErrNoResult reports that a step has no result a handler may read: it is
+	// not an upstream step, or it has not completed.
+	ErrNoResult = errors.New("tasker: no result for step")
+	// ErrNoInput reports that the task input has no such key.
+	ErrNoInput = errors.New("tasker: no such input")
+)
+
+// TemplateError is one problem in a task template, located by file, line and
+// field. Loading reports every problem it finds, joined with errors.Join; use
+// errors.As to get the first one, or errors.Is(err, ErrInvalidTemplate).
+type TemplateError struct {
+	File  string // the file name, or the name given to ParseTemplate
+	Line  int    // 1-based; 0 when unknown
+	Field string // a path such as "steps[2].dependencies"; "" for the whole file
+	Msg   string // what is wrong
+}
+
+// Error formats the problem as "file:line: field: message".
+func (e *TemplateError) Error() string {
+	var b strings.Builder
+	b.WriteString(e.File)
+	if e.Line > 0 {
+		fmt.Fprintf(&b, ":%d", e.Line)
+	}
+	b.WriteString(": ")
+	if e.Field != "" {
+		b.WriteString(e.Field)
+		b.WriteString(": ")
+	}
+	b.WriteString(e.Msg)
+	return b.String()
+}
+
+// Unwrap returns ErrInvalidTemplate.
+func (e *TemplateError) Unwrap() error { return ErrInvalidTemplate }
+
+// Violation is one way a task input breaks its template's input_schema.
+type Violation struct {
+	Path    string // JSON path of the offending value, such as "$.cart_items[0].quantity"
+	Message string
+}
+
+// InputError lists every violation of a task input against its template's
+// input_schema. Nothing was stored.
+type InputError struct {
+	Template   string // namespace/name@version
+	Violations []Violation
+}
+
+// Error lists every violation.
+func (e *InputError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "tasker: invalid input for %s:", e.Template)
+	for _, v := range e.Violations {
+		fmt.Fprintf(&b, " %s: %s;", v.Path, v.Message)
+	}
+	return strings.TrimSuffix(b.String(), ";")
+}
+
+// Unwrap returns ErrInvalidInput.
+func (e *InputError) Unwrap() error { return ErrInvalidInput }
+
+// ErrorType classifies a step failure, as Tasker's ErrorType does.
+type ErrorType string
+
+// The error types of a step failure.
+const (
+	ErrorValidation ErrorType = "validation_error"
+	ErrorHandler    ErrorType = "handler_error"
+	ErrorPermanent  ErrorType = "permanent_error"
+	ErrorRetryable  ErrorType = "retryable_error"
+	ErrorTimeout    ErrorType = "timeout"
+)
+
+// StepError is how a handler fails on purpose, the Go form of Tasker's
+// StepHandlerResult.failure(...). Return it (or an error wrapping it) from
+// StepHandler.Call:
+//
+//	return nil, &tasker.StepError{
+//		Message: "Payment declined", Type: tasker.ErrorPermanent,
+//		Code: "PAYMENT_DECLINED", Retryable: false,
+//	}
+//
+// Only a Retryable failure is retried, and only while the step's policy
+// allows. Any other error a handler returns is a retryable ErrorHandler
+// failure; see StepHandler.
+type StepError struct {
+	Message   string
+	Type      ErrorType // "" means ErrorHandler
+	Code      string    // an application code such as "PAYMENT_DECLINED"
+	Retryable bool
+	// RetryAfter, when positive, replaces the policy's backoff delay for the
+	// next attempt; it is still capped by the policy's max_backoff_ms.
+	RetryAfter time.Duration
+	// Err is an optional underlying cause, returned by Unwrap.
+	Err error
+}
+
+// Error returns "type [code]: message".
+func (e *StepError) Error() string {
+	t := e.Type
+	if t == "" {
+		t = ErrorHandler
+	}
+	if e.Code != "" {
+		return fmt.Sprintf("%s [%s]: %s", t, e.Code, e.Message)
+	}
+	return fmt.Sprintf("%s: %s", t, e.Message)
+}
+
+// Unwrap returns the underlying cause, if any.
+func (e *StepError) Unwrap() error { return e.Err }

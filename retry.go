@@ -1,0 +1,136 @@
+package tasker
+
+import (
+	"fmt"
+	"time"
+)
+
+// Backoff names how the delay between attempts grows.
+type Backoff string
+
+// The backoff strategies a template may name.
+const (
+	// BackoffExponential waits base·2^(n-1) after the n-th attempt.
+	BackoffExponential Backoff = "exponential"
+	// BackoffLinear waits base·n after the n-th attempt.
+	BackoffLinear Backoff = "linear"
+	// BackoffConstant waits base after every attempt.
+	BackoffConstant Backoff = "constant"
+)
+
+// Defaults for a step whose template omits retry, or omits one of its fields.
+const (
+	DefaultMaxAttempts = 3
+	DefaultBackoff     = BackoffExponential
+	DefaultBaseDelay   = 1000 * time.Millisecond
+	DefaultMaxDelay    = 30000 * time.Millisecond
+)
+
+// JitterFraction is the most by which a retry delay is shortened at random:
+// a computed delay d becomes a value in [d·(1-JitterFraction), d]. Jitter only
+// ever shortens a delay, so it never exceeds the policy's cap.
+const JitterFraction = 0.25
+
+// RetryPolicy is a step's retry policy, the template's retry block. The zero
+// value is not useful; DefaultRetryPolicy returns the defaults.
+type RetryPolicy struct {
+	// Retryable reports whether failures of the step may be retried at all.
+	Retryable bool
+	// MaxAttempts counts every attempt, the first included. Values below 1
+	// mean one attempt: the first attempt always runs.
+	MaxAttempts int
+	// Backoff is how the delay grows between attempts.
+	Backoff Backoff
+	// BaseDelay is the template's backoff_base_ms.
+	BaseDelay time.Duration
+	// MaxDelay caps every delay, a handler's RetryAfter included; it is the
+	// template's max_backoff_ms. Zero means no cap.
+	MaxDelay time.Duration
+}
+
+// DefaultRetryPolicy returns the policy of a step whose template omits retry:
+// retryable, 3 attempts, exponential backoff from 1 s, capped at 30 s.
+func DefaultRetryPolicy() RetryPolicy {
+	return RetryPolicy{
+		Retryable:   true,
+		MaxAttempts: DefaultMaxAttempts,
+		Backoff:     DefaultBackoff,
+		BaseDelay:   DefaultBaseDelay,
+		MaxDelay:    DefaultMaxDelay,
+	}
+}
+
+// Attempts returns how many attempts the policy allows, at least 1.
+func (p RetryPolicy) Attempts() int {
+	return max(p.MaxAttempts, 1)
+}
+
+// validate reports the first field that is out of range, by its YAML name.
+func (p RetryPolicy) validate() (field string, err error) {
+	switch {
+	case p.MaxAttempts < 0:
+		return "max_attempts", fmt.Errorf("must not be negative, got %d", p.MaxAttempts)
+	case p.BaseDelay < 0:
+		return "backoff_base_ms", fmt.Errorf("must not be negative, got %d", p.BaseDelay.Milliseconds())
+	case p.MaxDelay < 0:
+		return "max_backoff_ms", fmt.Errorf("must not be negative, got %d", p.MaxDelay.Milliseconds())
+	}
+	switch p.Backoff {
+	case BackoffExponential, BackoffLinear, BackoffConstant:
+		return "", nil
+	}
+	return "backoff", fmt.Errorf("must be one of exponential, linear, constant, got %q", p.Backoff)
+}
+
+// ShouldRetry reports whether a failure of attempt n (counted from 1) may be
+// followed by another attempt: the step and the failure must both be
+// retryable and attempts must remain.
+func (p RetryPolicy) ShouldRetry(n int, failureRetryable bool) bool {
+	return p.Retryable && failureRetryable && n < p.Attempts()
+}
+
+// Delay returns how long to wait after the n-th attempt (counted from 1)
+// failed, before jitter: base·2^(n-1), base·n or base, capped at MaxDelay.
+// A positive retryAfter, the handler's own request, wins over the policy but
+// is capped too.
+func (p RetryPolicy) Delay(n int, retryAfter time.Duration) time.Duration {
+	n = max(n, 1)
+	d := retryAfter
+	if d <= 0 {
+		switch p.Backoff {
+		case BackoffLinear:
+			d = mulCapped(p.BaseDelay, int64(n))
+		case BackoffConstant:
+			d = p.BaseDelay
+		default:
+			d = p.BaseDelay
+			for i := 1; i < n && d < p.capOr(maxDuration); i++ {
+				d = mulCapped(d, 2)
+			}
+		}
+	}
+	return min(d, p.capOr(maxDuration))
+}
+
+// Jittered returns d shortened by a random fraction of at most
+// JitterFraction; u is a uniform random number in [0, 1).
+func Jittered(d time.Duration, u float64) time.Duration {
+	return d - time.Duration(float64(d)*JitterFraction*u)
+}
+
+const maxDuration = time.Duration(1<<63 - 1)
+
+func (p RetryPolicy) capOr(def time.Duration) time.Duration {
+	if p.MaxDelay > 0 {
+		return p.MaxDelay
+	}
+	return def
+}
+
+// mulCapped multiplies without overflowing past maxDuration.
+func mulCapped(d time.Duration, n int64) time.Duration {
+	if d > 0 && n > 0 && d > maxDuration/time.Duration(n) {
+		return maxDuration
+	}
+	return d * time.Duration(n)
+}

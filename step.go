@@ -1,0 +1,250 @@
+package tasker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/gotasker/tasker/store"
+)
+
+// StepHandler runs one step of a task. Register it under the callable name a
+// template's handler.callable gives, with Engine.Register.
+//
+// Call returns the step's result, which must be JSON-serializable (a
+// json.RawMessage is stored as is) and is stored as JSON, or an error:
+//
+//   - a *StepError (or an error wrapping one) is recorded as it says: its
+//     type, code and message, retried only if Retryable and the step's policy
+//     allows, after RetryAfter if it gives one;
+//   - any other error is a retryable ErrorHandler failure with the error's
+//     text as its message, so transient faults are retried by default;
+//   - a result json.Marshal rejects is a non-retryable ErrorHandler failure
+//     with code RESULT_NOT_JSON;
+//   - a panic is recovered and recorded as a non-retryable ErrorHandler
+//     failure with code PANIC and the goroutine's stack; the engine goes on;
+//   - when the step's timeout expires, the attempt is a retryable
+//     ErrorTimeout failure, whatever the handler returned.
+//
+// Call must honour ctx: it is cancelled at the step's timeout, and when the
+// engine stops (context.Cause(ctx) is then ErrEngineStopping).
+// Implementations are called concurrently, for many tasks at once.
+type StepHandler interface {
+	Call(ctx context.Context, step *StepContext) (result any, err error)
+}
+
+// HandlerFunc adapts a function to StepHandler.
+type HandlerFunc func(ctx context.Context, step *StepContext) (any, error)
+
+// Call calls f(ctx, step).
+func (f HandlerFunc) Call(ctx context.Context, step *StepContext) (any, error) { return f(ctx, step) }
+
+// Failure codes the engine itself records.
+const (
+	CodePanic         = "PANIC"
+	CodeResultNotJSON = "RESULT_NOT_JSON"
+	CodeTimeout       = "TIMEOUT"
+)
+
+// StepContext is what a handler sees of its step: the task input, the
+// results of completed upstream steps, the step's initialization and where
+// the attempt stands. It is valid only during the Call it is passed to, and
+// safe for concurrent use by the goroutines that Call starts.
+type StepContext struct {
+	run     *run
+	spec    *StepSpec
+	attempt int
+}
+
+// TaskID returns the ID of the step's task.
+func (c *StepContext) TaskID() string { return c.run.id }
+
+// StepName returns the step's name in its template.
+func (c *StepContext) StepName() string { return c.spec.Name }
+
+// Attempt returns this attempt's number, counted from 1.
+func (c *StepContext) Attempt() int { return c.attempt }
+
+// MaxAttempts returns how many attempts the step's retry policy allows.
+func (c *StepContext) MaxAttempts() int { return c.spec.Retry.Attempts() }
+
+// IdempotencyKey returns a key that is the same for every attempt of this
+// step of this task, "<task id>/<step name>", for handlers to pass to
+// external systems so that a repeated attempt is not applied twice.
+func (c *StepContext) IdempotencyKey() string { return c.run.id + "/" + c.spec.Name }
+
+// RawInput returns the task input's value under key as JSON, or nil when the
+// input has no such key.
+func (c *StepContext) RawInput(key string) json.RawMessage { return c.run.inputField(key) }
+
+// Input decodes the task input's value under key into v. It returns an error
+// wrapping ErrNoInput when the key is absent.
+func (c *StepContext) Input(key string, v any) error {
+	raw := c.run.inputField(key)
+	if raw == nil {
+		return fmt.Errorf("%w: %q", ErrNoInput, key)
+	}
+	return decode(raw, v, "input "+key)
+}
+
+// DecodeInput decodes the whole task input into v, typically a struct.
+func (c *StepContext) DecodeInput(v any) error { return decode(c.run.input, v, "input") }
+
+// RawDependencyResult returns the stored result of step as JSON, or nil when
+// step is not upstream of this one (directly or transitively) or has not
+// completed.
+func (c *StepContext) RawDependencyResult(step string) json.RawMessage {
+	return c.run.upstreamResult(c.spec.index, step)
+}
+
+// DependencyResult decodes the result of an upstream step into v, like
+// Tasker's get_dependency_result: any step this one depends on, directly or
+// transitively, may be read. It returns an error wrapping ErrNoResult when
+// step is not upstream or has no result.
+func (c *StepContext) DependencyResult(step string, v any) error {
+	raw := c.RawDependencyResult(step)
+	if raw == nil {
+		return fmt.Errorf("%w: %q is not a completed upstream step of %q", ErrNoResult, step, c.spec.Name)
+	}
+	return decode(raw, v, "result of "+step)
+}
+
+// RawInitialization returns the step's handler.initialization as JSON ("{}"
+// when the template gives none).
+func (c *StepContext) RawInitialization() json.RawMessage { return c.spec.Initialization }
+
+// Initialization decodes the step's handler.initialization into v.
+func (c *StepContext) Initialization(v any) error {
+	return decode(c.spec.Initialization, v, "initialization")
+}
+
+func decode(raw json.RawMessage, v any, what string) error {
+	if err := json.Unmarshal(raw, v); err != nil {
+		return fmt.Errorf("tasker: decode %s: %w", what, err)
+	}
+	return nil
+}
+
+// registry maps callable names to handlers. Safe for concurrent use.
+type registry struct {
+	mu       sync.RWMutex
+	handlers map[string]StepHandler
+}
+
+func (r *registry) register(callable string, h StepHandler) error {
+	if callable == "" || h == nil {
+		return errors.New("tasker: Register needs a callable name and a handler")
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, dup := r.handlers[callable]; dup {
+		return fmt.Errorf("%w: %q", ErrDuplicateHandler, callable)
+	}
+	if r.handlers == nil {
+		r.handlers = make(map[string]StepHandler)
+	}
+	r.handlers[callable] = h
+	return nil
+}
+
+func (r *registry) lookup(callable string) StepHandler {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.handlers[callable]
+}
+
+// checkTemplate returns an error naming every step of t whose callable has no
+// handler.
+func (r *registry) checkTemplate(t *Template) error {
+	var errs []error
+	for _, s := range t.Steps {
+		if r.lookup(s.Callable) == nil {
+			errs = append(errs, fmt.Errorf("%w: template %s, step %s: callable %q",
+				ErrHandlerNotRegistered, t, s.Name, s.Callable))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+var errStepTimeout = errors.New("tasker: step timed out")
+
+// outcome is what one attempt of a handler came to.
+type outcome struct {
+	result      json.RawMessage // the JSON result, when the attempt succeeded
+	fail        *store.Failure  // the failure, when it did not
+	retryAfter  time.Duration   // a handler's StepError.RetryAfter
+	interrupted bool            // the engine stopped under it: record nothing
+}
+
+// invoke runs one attempt of a handler: it applies the step's timeout,
+// recovers a panic, and turns what the handler returned into an outcome.
+func invoke(ctx context.Context, h StepHandler, sc *StepContext) (out outcome) {
+	if t := sc.spec.Timeout; t > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, t, errStepTimeout)
+		defer cancel()
+	}
+	v, err, stack := callRecovered(ctx, h, sc)
+	switch {
+	case stack != "":
+		out.fail = &store.Failure{Message: err.Error(), Type: string(ErrorHandler), Code: CodePanic, Stack: stack}
+	case err != nil && errors.Is(context.Cause(ctx), ErrEngineStopping):
+		out.interrupted = true
+		return out
+	case errors.Is(context.Cause(ctx), errStepTimeout):
+		out.fail = &store.Failure{Message: fmt.Sprintf("step timed out after %s", sc.spec.Timeout),
+			Type: string(ErrorTimeout), Code: CodeTimeout, Retryable: true}
+	case err != nil:
+		out.fail, out.retryAfter = failureOf(err)
+	default:
+		if out.result, err = marshalResult(v); err != nil {
+			out.fail = &store.Failure{Message: err.Error(), Type: string(ErrorHandler), Code: CodeResultNotJSON}
+		}
+	}
+	if out.fail != nil {
+		out.fail.Attempt = sc.attempt
+	}
+	return out
+}
+
+func callRecovered(ctx context.Context, h StepHandler, sc *StepContext) (v any, err error, stack string) {
+	defer func() {
+		if p := recover(); p != nil {
+			v, err, stack = nil, fmt.Errorf("handler panicked: %v", p), string(debug.Stack())
+		}
+	}()
+	v, err = h.Call(ctx, sc)
+	return v, err, ""
+}
+
+// failureOf maps a handler's error to the failure that is stored, and the
+// delay it asks for before the next attempt.
+func failureOf(err error) (*store.Failure, time.Duration) {
+	var se *StepError
+	if !errors.As(err, &se) {
+		return &store.Failure{Message: err.Error(), Type: string(ErrorHandler), Retryable: true}, 0
+	}
+	t := se.Type
+	if t == "" {
+		t = ErrorHandler
+	}
+	return &store.Failure{Message: se.Message, Type: string(t), Code: se.Code, Retryable: se.Retryable}, se.RetryAfter
+}
+
+func marshalResult(v any) (json.RawMessage, error) {
+	if raw, ok := v.(json.RawMessage); ok && raw != nil {
+		if !json.Valid(raw) {
+			return nil, errors.New("result is not valid JSON")
+		}
+		return raw, nil
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("result is not JSON-serializable: %w", err)
+	}
+	return b, nil
+}

@@ -1,0 +1,229 @@
+package tasker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/gotasker/tasker/store"
+)
+
+// Task is what Get, Wait and List report of a task: a snapshot read from the
+// store.
+type Task struct {
+	ID             string
+	Namespace      string
+	Name           string
+	Version        string
+	State          TaskState
+	Initiator      string
+	SourceSystem   string
+	Reason         string
+	Tags           []string
+	Context        json.RawMessage // the input, as stored
+	IdempotencyKey string
+	CreatedAt      time.Time
+	StartedAt      time.Time // zero until the task is in progress
+	FinishedAt     time.Time // zero until the task completes or fails
+	// Steps lists the task's steps in template order; nil from List.
+	Steps []Step
+	// Transitions is the task's own audit trail, oldest first; nil from List.
+	Transitions []Transition
+}
+
+// Step is a step of a Task.
+type Step struct {
+	Name          string
+	State         StepState
+	Attempts      int // attempts started
+	MaxAttempts   int // from the template; 0 when the template is not loaded
+	Result        json.RawMessage
+	LastError     *Failure // the latest failure, even if a later attempt succeeded
+	NextAttemptAt time.Time
+	StartedAt     time.Time // when the latest attempt started
+	FinishedAt    time.Time // when the step completed or failed for good
+	Transitions   []Transition
+}
+
+// Step returns the step named name, or nil.
+func (t *Task) Step(name string) *Step {
+	for i := range t.Steps {
+		if t.Steps[i].Name == name {
+			return &t.Steps[i]
+		}
+	}
+	return nil
+}
+
+// Failure is a recorded step failure.
+type Failure struct {
+	Message   string
+	Type      ErrorType
+	Code      string
+	Retryable bool
+	Attempt   int
+	Stack     string // the handler's stack, when it panicked
+}
+
+// Transition is an entry of the audit trail: a task or step moved From one
+// state To another at a time, in an attempt.
+type Transition struct {
+	Step    string // "" for the task itself
+	From    string
+	To      string
+	Attempt int
+	At      time.Time
+	By      string
+	Reason  string
+}
+
+// Get reads a task with its steps and audit trail. An unknown ID is an error
+// wrapping ErrTaskNotFound.
+func (e *Engine) Get(ctx context.Context, id string) (*Task, error) {
+	rec, err := e.st.Task(ctx, id)
+	if err != nil {
+		return nil, notFound(id, err)
+	}
+	steps, err := e.st.Steps(ctx, id)
+	if err != nil {
+		return nil, notFound(id, err)
+	}
+	trail, err := e.st.Transitions(ctx, id)
+	if err != nil {
+		return nil, notFound(id, err)
+	}
+	e.mu.RLock()
+	tmpl := e.template(rec.Namespace, rec.Name, rec.Version)
+	e.mu.RUnlock()
+	return taskView(rec, steps, trail, tmpl), nil
+}
+
+func notFound(id string, err error) error {
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("%w: %s", ErrTaskNotFound, id)
+	}
+	return fmt.Errorf("tasker: read task %s: %w", id, err)
+}
+
+// Wait blocks until the task ends (complete or error) and returns it, or
+// until ctx ends. It returns ErrEngineStopped if the engine stops first. On
+// an engine not started yet it waits for Start.
+func (e *Engine) Wait(ctx context.Context, id string) (*Task, error) {
+	select {
+	case <-e.sched.started:
+	case <-e.sched.stopped:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	if r := e.sched.lookup(id); r != nil {
+		select {
+		case <-r.done:
+		case <-e.sched.stopped:
+			return nil, ErrEngineStopped
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		if r.err != nil {
+			return nil, fmt.Errorf("tasker: task %s abandoned: %w", id, r.err)
+		}
+	}
+	t, err := e.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if !t.State.Terminal() {
+		return t, fmt.Errorf("tasker: task %s is %s and not run by this engine (is its template loaded?)", id, t.State)
+	}
+	return t, nil
+}
+
+// TaskFilter selects tasks for List. Empty fields match every task.
+type TaskFilter struct {
+	Namespace string
+	Name      string
+	State     TaskState
+	Limit     int // 0 means no limit
+}
+
+// List returns the tasks that match f, oldest first, without their steps and
+// transitions.
+func (e *Engine) List(ctx context.Context, f TaskFilter) ([]*Task, error) {
+	sf := store.Filter{Namespace: f.Namespace, Name: f.Name, Limit: f.Limit}
+	if f.State != "" {
+		sf.States = []string{string(f.State)}
+	}
+	recs, err := e.st.ListTasks(ctx, sf)
+	if err != nil {
+		return nil, fmt.Errorf("tasker: list tasks: %w", err)
+	}
+	out := make([]*Task, len(recs))
+	for i, rec := range recs {
+		out[i] = taskView(rec, nil, nil, nil)
+		out[i].Steps, out[i].Transitions = nil, nil
+	}
+	return out, nil
+}
+
+func taskView(rec store.Task, steps []store.Step, trail []store.Transition, tmpl *Template) *Task {
+	t := &Task{
+		ID: rec.ID, Namespace: rec.Namespace, Name: rec.Name, Version: rec.Version,
+		State: TaskState(rec.State), Initiator: rec.Initiator, SourceSystem: rec.SourceSystem,
+		Reason: rec.Reason, Tags: rec.Tags, Context: rec.Context, IdempotencyKey: rec.IdempotencyKey,
+		CreatedAt: rec.CreatedAt, Steps: make([]Step, len(steps)),
+	}
+	byName := make(map[string]*Step, len(steps))
+	for i, s := range steps {
+		t.Steps[i] = Step{Name: s.Name, State: StepState(s.State), Attempts: s.Attempts,
+			Result: s.Result, LastError: failureView(s.Error), NextAttemptAt: s.NextAttemptAt}
+		if spec := tmplStep(tmpl, s.Name); spec != nil {
+			t.Steps[i].MaxAttempts = spec.Retry.Attempts()
+		}
+		byName[s.Name] = &t.Steps[i]
+	}
+	for _, tr := range trail {
+		v := Transition{Step: tr.Step, From: tr.From, To: tr.To, Attempt: tr.Attempt, At: tr.At, By: tr.By, Reason: tr.Reason}
+		if tr.Step == "" {
+			t.Transitions = append(t.Transitions, v)
+			t.noteTimes(TaskState(tr.To), tr.At)
+		} else if s := byName[tr.Step]; s != nil {
+			s.Transitions = append(s.Transitions, v)
+			s.noteTimes(StepState(tr.To), tr.At)
+		}
+	}
+	return t
+}
+
+func (t *Task) noteTimes(to TaskState, at time.Time) {
+	switch {
+	case to == TaskInProgress:
+		t.StartedAt = at
+	case to.Terminal():
+		t.FinishedAt = at
+	}
+}
+
+func (s *Step) noteTimes(to StepState, at time.Time) {
+	switch {
+	case to == StepInProgress:
+		s.StartedAt = at
+	case to.Terminal():
+		s.FinishedAt = at
+	}
+}
+
+func tmplStep(t *Template, name string) *StepSpec {
+	if t == nil {
+		return nil
+	}
+	return t.Step(name)
+}
+
+func failureView(f *store.Failure) *Failure {
+	if f == nil {
+		return nil
+	}
+	return &Failure{Message: f.Message, Type: ErrorType(f.Type), Code: f.Code,
+		Retryable: f.Retryable, Attempt: f.Attempt, Stack: f.Stack}
+}

@@ -1,0 +1,298 @@
+// Package tasker is an embeddable engine for DAG workflows that run in your
+// Go process.
+//
+// Register a StepHandler under each callable name your templates use, load
+// YAML task templates (steps, dependencies, retry policy, JSON-Schema input),
+// start an Engine on a store, and Submit tasks. The engine runs every step
+// whose dependencies are complete, concurrently, retries failures with
+// backoff, and records every state change in the store, where Get, Wait and
+// List read it back.
+package tasker
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/gotasker/tasker/store"
+	"go.uber.org/zap"
+)
+
+// DefaultWorkers is the number of steps an engine runs at once when
+// Config.Workers is zero.
+const DefaultWorkers = 64
+
+// Config configures an Engine. The zero value, or a nil *Config, means the
+// defaults below.
+type Config struct {
+	// Workers bounds how many step handlers run at once, across all tasks.
+	// Zero means DefaultWorkers; negative is an error.
+	Workers int
+	// Logger receives the engine's background errors (a store write that
+	// failed, a task that could not be resumed). Nil means zap.NewNop(): the
+	// engine is silent by default.
+	Logger *zap.Logger
+}
+
+func (c *Config) withDefaults() (Config, error) {
+	var out Config
+	if c != nil {
+		out = *c
+	}
+	if out.Workers < 0 {
+		return out, fmt.Errorf("tasker: Config.Workers must not be negative, got %d", out.Workers)
+	}
+	if out.Workers == 0 {
+		out.Workers = DefaultWorkers
+	}
+	if out.Logger == nil {
+		out.Logger = zap.NewNop()
+	}
+	return out, nil
+}
+
+// Engine runs tasks. Create it with New, Register handlers, AddTemplates,
+// then Start it; Submit works before Start too (the task runs once the engine
+// starts). All methods are safe for concurrent use.
+type Engine struct {
+	st       store.Store
+	cfg      Config
+	handlers registry
+	sched    *scheduler
+
+	mu        sync.RWMutex
+	templates map[string][]*Template // by namespace/name, highest version first
+	state     int                    // engineNew, engineStarted or engineStopped
+}
+
+const (
+	engineNew = iota
+	engineStarted
+	engineStopped
+)
+
+// New returns an engine that keeps its tasks in st. A nil cfg means the
+// defaults. The engine does not own st: close it after Stop.
+func New(st store.Store, cfg *Config) (*Engine, error) {
+	if st == nil {
+		return nil, errors.New("tasker: New needs a store")
+	}
+	c, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	e := &Engine{st: st, cfg: c, templates: make(map[string][]*Template)}
+	e.sched = newScheduler(st, c.Logger, &e.handlers, c.Workers)
+	return e, nil
+}
+
+// Register makes h the handler of callable, the handler.callable name that
+// template steps use. Registering a callable twice is an error wrapping
+// ErrDuplicateHandler.
+func (e *Engine) Register(callable string, h StepHandler) error {
+	return e.handlers.register(callable, h)
+}
+
+// AddTemplates makes templates available to Submit, all or none. A template
+// with the same namespace, name and version as one already added is an error
+// wrapping ErrDuplicateTemplate. On a started engine, every step's callable
+// must be registered already (ErrHandlerNotRegistered).
+func (e *Engine) AddTemplates(ts ...*Template) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	seen := make(map[string]bool)
+	var errs []error
+	for _, t := range ts {
+		if seen[t.String()] || e.template(t.Namespace, t.Name, t.Version) != nil {
+			errs = append(errs, fmt.Errorf("%w: %s (%s)", ErrDuplicateTemplate, t, t.Source))
+		}
+		seen[t.String()] = true
+		if e.state != engineNew {
+			errs = append(errs, e.handlers.checkTemplate(t))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	for _, t := range ts {
+		k := t.Namespace + "/" + t.Name
+		vs := append(e.templates[k], t)
+		slices.SortFunc(vs, func(a, b *Template) int { return compareVersions(b.Version, a.Version) })
+		e.templates[k] = vs
+	}
+	return nil
+}
+
+// template returns the template with that key, the highest version when
+// version is "", or nil. Called with mu held.
+func (e *Engine) template(namespace, name, version string) *Template {
+	vs := e.templates[namespace+"/"+name]
+	if version == "" && len(vs) > 0 {
+		return vs[0]
+	}
+	for _, t := range vs {
+		if t.Version == version {
+			return t
+		}
+	}
+	return nil
+}
+
+// Start checks that every template step has a registered handler, resumes
+// every unfinished task in the store (see the README's recovery section), and
+// starts the workers. ctx bounds the reads of recovery, not the engine's life.
+func (e *Engine) Start(ctx context.Context) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.state != engineNew {
+		return errors.New("tasker: Start called twice")
+	}
+	var errs []error
+	for _, vs := range e.templates {
+		for _, t := range vs {
+			errs = append(errs, e.handlers.checkTemplate(t))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	runs, err := e.recover(ctx)
+	if err != nil {
+		return err
+	}
+	e.state = engineStarted
+	e.sched.start(runs)
+	return nil
+}
+
+// Stop shuts the engine down gracefully: it starts no new step, lets running
+// handlers finish until ctx ends, then cancels their contexts with cause
+// ErrEngineStopping. Steps interrupted so stay in progress in the store and
+// are resumed by the next engine that starts on it. Stop returns nil once
+// every worker has returned, or an error wrapping ctx's error if some handler
+// was still running when ctx ended (its goroutine returns once the handler
+// does). Calling Stop again is harmless.
+func (e *Engine) Stop(ctx context.Context) error { return e.stop(ctx, false) }
+
+// StopAndCancel is Stop without the grace period: running handlers' contexts
+// are cancelled at once, and it waits for them until ctx ends.
+func (e *Engine) StopAndCancel(ctx context.Context) error { return e.stop(ctx, true) }
+
+func (e *Engine) stop(ctx context.Context, cancelNow bool) error {
+	e.mu.Lock()
+	e.state = engineStopped
+	e.mu.Unlock()
+	if !e.sched.stop(ctx, cancelNow) {
+		return fmt.Errorf("tasker: stop: handlers still running, their contexts cancelled: %w", ctx.Err())
+	}
+	return nil
+}
+
+// SubmitRequest asks for a task, like Tasker's task-creation request.
+type SubmitRequest struct {
+	Namespace string // the template's namespace_name
+	Name      string // the template's name
+	Version   string // "" means the highest loaded version
+	// Context is the task input, validated against the template's
+	// input_schema: a json.RawMessage, or any value json.Marshal encodes to
+	// an object. Nil means {}.
+	Context        any
+	Initiator      string // who asked, such as "api:checkout"
+	SourceSystem   string // where from, such as "web"
+	Reason         string
+	Tags           []string
+	IdempotencyKey string // a repeated key returns the first task's ID and creates nothing
+}
+
+// Submit validates req's input against its template and stores the task
+// with all its steps in one atomic write, then returns its ID; the task runs
+// in the background. Errors: ErrTemplateNotFound, an *InputError (wrapping
+// ErrInvalidInput) listing every violation, ErrEngineStopped, or the store's
+// error. Nothing is stored when Submit fails. ctx bounds the submission, not
+// the task.
+func (e *Engine) Submit(ctx context.Context, req SubmitRequest) (string, error) {
+	e.mu.RLock()
+	t, state := e.template(req.Namespace, req.Name, req.Version), e.state
+	e.mu.RUnlock()
+	if state == engineStopped {
+		return "", ErrEngineStopped
+	}
+	if t == nil {
+		return "", fmt.Errorf("%w: %s/%s@%s", ErrTemplateNotFound, req.Namespace, req.Name, versionOrLatest(req.Version))
+	}
+	input, err := encodeInput(req.Context)
+	if err != nil {
+		return "", err
+	}
+	if err := t.validateInput(input); err != nil {
+		return "", err
+	}
+	task, steps := newTaskRecords(t, req, input, time.Now())
+	id, created, err := e.st.CreateTask(ctx, task, steps)
+	if err != nil {
+		return "", fmt.Errorf("tasker: submit %s: %w", t, err)
+	}
+	if created && e.sched.isStarted() {
+		e.sched.add(newRun(id, t, input))
+	}
+	return id, nil
+}
+
+func versionOrLatest(v string) string {
+	if v == "" {
+		return "latest"
+	}
+	return v
+}
+
+func encodeInput(v any) (json.RawMessage, error) {
+	if v == nil {
+		return json.RawMessage("{}"), nil
+	}
+	raw, err := marshalResult(v)
+	if err != nil {
+		return nil, &InputError{Violations: []Violation{{Path: "$", Message: err.Error()}}}
+	}
+	return raw, nil
+}
+
+func newTaskRecords(t *Template, req SubmitRequest, input json.RawMessage, now time.Time) (store.Task, []store.Step) {
+	task := store.Task{
+		ID: newID(now), Namespace: t.Namespace, Name: t.Name, Version: t.Version,
+		State: string(TaskPending), Initiator: req.Initiator, SourceSystem: req.SourceSystem,
+		Reason: req.Reason, Tags: req.Tags, Context: input, IdempotencyKey: req.IdempotencyKey,
+		CreatedAt: now, UpdatedAt: now,
+	}
+	steps := make([]store.Step, len(t.Steps))
+	for i, s := range t.Steps {
+		steps[i] = store.Step{TaskID: task.ID, Name: s.Name, Position: i, State: string(StepPending), UpdatedAt: now}
+	}
+	return task, steps
+}
+
+// newID returns a UUID version 7: time-ordered, random below the millisecond.
+func newID(now time.Time) string {
+	var b [16]byte
+	_, _ = rand.Read(b[6:])
+	binary.BigEndian.PutUint64(b[:8], uint64(now.UnixMilli())<<16|uint64(binary.BigEndian.Uint16(b[6:8])))
+	b[6] = 0x70 | b[6]&0x0f
+	b[8] = 0x80 | b[8]&0x3f
+	var s [36]byte
+	hex.Encode(s[0:8], b[0:4])
+	s[8] = '-'
+	hex.Encode(s[9:13], b[4:6])
+	s[13] = '-'
+	hex.Encode(s[14:18], b[6:8])
+	s[18] = '-'
+	hex.Encode(s[19:23], b[8:10])
+	s[23] = '-'
+	hex.Encode(s[24:], b[10:])
+	return string(s[:])
+}
