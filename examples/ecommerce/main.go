@@ -1,0 +1,131 @@
+// Command ecommerce runs the guide's order processing workflow once on a
+// SQLite file and prints the outcome and each step's timing, so the parallel
+// payment ‖ inventory branch is visible:
+//
+//	go run ./examples/ecommerce
+//	go run ./examples/ecommerce -token tok_test_declined
+//	go run ./examples/ecommerce -token tok_test_gateway_error
+//	go run ./examples/ecommerce -empty-cart -db /tmp/orders.db
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/gotasker/tasker"
+	"github.com/gotasker/tasker/examples/ecommerce/orders"
+	"github.com/gotasker/tasker/store/sqlite"
+)
+
+func main() {
+	if err := run(context.Background(), os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "ecommerce:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("ecommerce", flag.ContinueOnError)
+	dbPath := fs.String("db", "", "SQLite file to store tasks in (default: a new temporary file)")
+	token := fs.String("token", orders.TokenSuccess, "payment token: tok_test_success, tok_test_declined or tok_test_gateway_error")
+	empty := fs.Bool("empty-cart", false, "submit an empty cart")
+	payLatency := fs.Duration("payment-latency", 200*time.Millisecond, "simulated payment gateway latency")
+	invLatency := fs.Duration("inventory-latency", 100*time.Millisecond, "simulated inventory service latency")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *dbPath == "" {
+		dir, err := os.MkdirTemp("", "tasker-ecommerce-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		*dbPath = filepath.Join(dir, "tasker.db")
+	}
+
+	st, err := sqlite.Open(*dbPath, nil)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	eng, err := tasker.New(st, nil)
+	if err != nil {
+		return err
+	}
+	tmpl, err := orders.Template()
+	if err != nil {
+		return err
+	}
+	h := orders.Handlers{PaymentLatency: *payLatency, InventoryLatency: *invLatency}
+	if err := h.Register(eng); err != nil {
+		return err
+	}
+	if err := eng.AddTemplates(tmpl); err != nil {
+		return err
+	}
+	if err := eng.Start(ctx); err != nil {
+		return err
+	}
+	defer eng.Stop(ctx)
+
+	input := orders.Input{
+		CustomerEmail: "customer@example.com",
+		PaymentToken:  *token,
+		CartItems: []orders.CartItem{
+			{SKU: "WIDGET-A", Name: "Widget A", Quantity: 2, UnitPrice: 29.99},
+			{SKU: "GADGET-B", Name: "Gadget B", Quantity: 1, UnitPrice: 49.99},
+		},
+	}
+	if *empty {
+		input.CartItems = []orders.CartItem{}
+	}
+	id, err := eng.Submit(ctx, tasker.SubmitRequest{
+		Namespace: "ecommerce", Name: "ecommerce_order_processing", Version: "1.0.0",
+		Initiator: "api:checkout", SourceSystem: "web", Reason: "New order received",
+		Context: input,
+	})
+	if err != nil {
+		return err
+	}
+	task, err := eng.Wait(ctx, id)
+	if err != nil {
+		return err
+	}
+	report(out, task, *dbPath)
+	return nil
+}
+
+// report prints the task's outcome and each step's start and end, as offsets
+// from the task's creation.
+func report(w io.Writer, t *tasker.Task, dbPath string) {
+	fmt.Fprintf(w, "task %s: %s (stored in %s)\n", t.ID, t.State, dbPath)
+	fmt.Fprintf(w, "%-18s %-18s %8s %9s %9s\n", "step", "state", "attempts", "start", "end")
+	for _, s := range t.Steps {
+		fmt.Fprintf(w, "%-18s %-18s %8d %9s %9s\n", s.Name, s.State, s.Attempts,
+			offset(t.CreatedAt, s.StartedAt), offset(t.CreatedAt, s.FinishedAt))
+		if s.LastError != nil {
+			fmt.Fprintf(w, "  last error: %s [%s]: %s\n", s.LastError.Type, s.LastError.Code, s.LastError.Message)
+		}
+	}
+	if last := t.Step("send_confirmation"); last != nil && last.State == tasker.StepComplete {
+		var conf orders.Confirmation
+		_ = json.Unmarshal(last.Result, &conf)
+		fmt.Fprintf(w, "confirmation: %q sent to %s\n", conf.Subject, conf.Recipient)
+	}
+	if cart := t.Step("validate_cart"); cart != nil && cart.Result != nil {
+		fmt.Fprintf(w, "validate_cart result: %s\n", cart.Result)
+	}
+}
+
+func offset(from, at time.Time) string {
+	if at.IsZero() {
+		return "-"
+	}
+	return at.Sub(from).Round(time.Millisecond).String()
+}
