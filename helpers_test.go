@@ -1,0 +1,189 @@
+package tasker_test
+
+import (
+	"context"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gotasker/tasker"
+	"github.com/gotasker/tasker/examples/ecommerce/orders"
+	"github.com/gotasker/tasker/store"
+	"github.com/gotasker/tasker/store/memory"
+	"github.com/gotasker/tasker/store/sqlite"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// backends opens a fresh store of each kind, closed when the test ends.
+var backends = []struct {
+	name string
+	open func(t testing.TB) store.Store
+}{
+	{"memory", func(t testing.TB) store.Store {
+		st := memory.New()
+		t.Cleanup(func() { st.Close() })
+		return st
+	}},
+	{"sqlite", func(t testing.TB) store.Store {
+		st, err := sqlite.Open(filepath.Join(t.TempDir(), "tasker.db"), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		return st
+	}},
+}
+
+// eachStore runs f as a subtest on every backend.
+func eachStore(t *testing.T, f func(t *testing.T, st store.Store)) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) { f(t, b.open(t)) })
+	}
+}
+
+// startEngine registers handlers, adds templates and starts an engine on st,
+// stopped when the test ends.
+func startEngine(t testing.TB, st store.Store, handlers map[string]tasker.StepHandler, tmpls ...*tasker.Template) *tasker.Engine {
+	t.Helper()
+	eng, err := tasker.New(st, &tasker.Config{Workers: 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, h := range handlers {
+		if err := eng.Register(name, h); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := eng.AddTemplates(tmpls...); err != nil {
+		t.Fatal(err)
+	}
+	if err := eng.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := eng.Stop(context.Background()); err != nil {
+			t.Errorf("Stop: %v", err)
+		}
+	})
+	return eng
+}
+
+func mustParse(t *testing.T, yaml string) *tasker.Template {
+	t.Helper()
+	tmpl, err := tasker.ParseTemplate(t.Name()+".yaml", []byte(yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tmpl
+}
+
+func ordersTemplate(t testing.TB) *tasker.Template {
+	t.Helper()
+	tmpl, err := orders.Template()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tmpl
+}
+
+// orderHandlers returns the guide's five handlers, keyed by callable.
+func orderHandlers(h orders.Handlers) map[string]tasker.StepHandler {
+	return map[string]tasker.StepHandler{
+		orders.ValidateCartCallable:     tasker.HandlerFunc(orders.ValidateCart),
+		orders.ProcessPaymentCallable:   tasker.HandlerFunc(h.ProcessPayment),
+		orders.UpdateInventoryCallable:  tasker.HandlerFunc(h.UpdateInventory),
+		orders.CreateOrderCallable:      tasker.HandlerFunc(orders.CreateOrder),
+		orders.SendConfirmationCallable: tasker.HandlerFunc(orders.SendConfirmation),
+	}
+}
+
+// guideInput is the guide's example order, paying with token.
+func guideInput(token string) orders.Input {
+	return orders.Input{
+		CustomerEmail: "customer@example.com",
+		PaymentToken:  token,
+		CartItems: []orders.CartItem{
+			{SKU: "WIDGET-A", Name: "Widget A", Quantity: 2, UnitPrice: 29.99},
+			{SKU: "GADGET-B", Name: "Gadget B", Quantity: 1, UnitPrice: 49.99},
+		},
+	}
+}
+
+func orderRequest(input any) tasker.SubmitRequest {
+	return tasker.SubmitRequest{
+		Namespace: "ecommerce", Name: "ecommerce_order_processing", Version: "1.0.0",
+		Initiator: "api:checkout", SourceSystem: "web", Reason: "New order received",
+		Context: input,
+	}
+}
+
+// submitAndWait submits req and waits, at most 30 s, for the task to end.
+func submitAndWait(t *testing.T, eng *tasker.Engine, req tasker.SubmitRequest) *tasker.Task {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	id, err := eng.Submit(ctx, req)
+	if err != nil {
+		t.Fatalf("Submit: %v", err)
+	}
+	task, err := eng.Wait(ctx, id)
+	if err != nil {
+		t.Fatalf("Wait: %v", err)
+	}
+	return task
+}
+
+// step returns the named step of task, failing the test if it is missing.
+func step(t *testing.T, task *tasker.Task, name string) *tasker.Step {
+	t.Helper()
+	s := task.Step(name)
+	if s == nil {
+		t.Fatalf("task has no step %q", name)
+	}
+	return s
+}
+
+// watch wraps a store and reports every change it applied, in order.
+type watch struct {
+	store.Store
+	mu      sync.Mutex
+	applied []store.Change
+	notify  chan store.Change
+}
+
+func newWatch(st store.Store) *watch {
+	return &watch{Store: st, notify: make(chan store.Change, 1024)}
+}
+
+func (w *watch) Apply(ctx context.Context, changes []store.Change) error {
+	if err := w.Store.Apply(ctx, changes); err != nil {
+		return err
+	}
+	w.mu.Lock()
+	w.applied = append(w.applied, changes...)
+	w.mu.Unlock()
+	for _, ch := range changes {
+		w.notify <- ch
+	}
+	return nil
+}
+
+// await blocks until a change of step (or of the task, for "") to state to
+// is applied, or fails the test after 10 s.
+func (w *watch) await(t *testing.T, step, to string) {
+	t.Helper()
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case ch := <-w.notify:
+			if ch.Step == step && ch.To == to {
+				return
+			}
+		case <-timeout:
+			t.Fatalf("no change of %q to %s within 10s", step, to)
+		}
+	}
+}
