@@ -26,14 +26,21 @@ func meetHandler(h tasker.HandlerFunc, arrive chan<- struct{}, partner <-chan st
 	}
 }
 
+// meetingOrderHandlers returns the guide's handlers with payment and
+// inventory made to meet: each waits until the other has started. Good for
+// one task only.
+func meetingOrderHandlers() map[string]tasker.StepHandler {
+	var h orders.Handlers
+	payStarted, invStarted := make(chan struct{}), make(chan struct{})
+	handlers := orderHandlers(h)
+	handlers[orders.ProcessPaymentCallable] = meetHandler(h.ProcessPayment, payStarted, invStarted)
+	handlers[orders.UpdateInventoryCallable] = meetHandler(h.UpdateInventory, invStarted, payStarted)
+	return handlers
+}
+
 func TestEcommerceHappyPath(t *testing.T) {
 	eachStore(t, func(t *testing.T, st store.Store) {
-		var h orders.Handlers
-		payStarted, invStarted := make(chan struct{}), make(chan struct{})
-		handlers := orderHandlers(h)
-		handlers[orders.ProcessPaymentCallable] = meetHandler(h.ProcessPayment, payStarted, invStarted)
-		handlers[orders.UpdateInventoryCallable] = meetHandler(h.UpdateInventory, invStarted, payStarted)
-		eng := startEngine(t, st, handlers, ordersTemplate(t))
+		eng := startEngine(t, st, meetingOrderHandlers(), ordersTemplate(t))
 
 		task := submitAndWait(t, eng, orderRequest(guideInput(orders.TokenSuccess)))
 		if task.State != tasker.TaskComplete {
@@ -122,12 +129,7 @@ func TestEcommercePaymentDeclined(t *testing.T) {
 	eachStore(t, func(t *testing.T, st store.Store) {
 		// The payment fails only once inventory is running, so the failure
 		// meets a running sibling, which must finish and be recorded.
-		var h orders.Handlers
-		payStarted, invStarted := make(chan struct{}), make(chan struct{})
-		handlers := orderHandlers(h)
-		handlers[orders.ProcessPaymentCallable] = meetHandler(h.ProcessPayment, payStarted, invStarted)
-		handlers[orders.UpdateInventoryCallable] = meetHandler(h.UpdateInventory, invStarted, payStarted)
-		eng := startEngine(t, st, handlers, ordersTemplate(t))
+		eng := startEngine(t, st, meetingOrderHandlers(), ordersTemplate(t))
 		task := submitAndWait(t, eng, orderRequest(guideInput(orders.TokenDeclined)))
 		if task.State != tasker.TaskFailed {
 			t.Fatalf("task state = %s, want error", task.State)
