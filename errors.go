@@ -31,6 +31,12 @@ var (
 	// ErrEngineStopping is the cancellation cause of a handler's context when
 	// the engine stops: the step is left in progress, for recovery.
 	ErrEngineStopping = errors.New("tasker: engine stopping")
+	// ErrTaskCancelled is the cancellation cause of a handler's context when
+	// an operator cancels its task.
+	ErrTaskCancelled = errors.New("tasker: task cancelled")
+	// ErrTaskDeadline is the cancellation cause of a handler's context when
+	// its task's deadline passes.
+	ErrTaskDeadline = errors.New("tasker: task deadline exceeded")
 	// ErrEngineStopped reports a call that needs a running engine after Stop.
 	ErrEngineStopped = errors.New("tasker: engine stopped")
 	// ErrNoResult reports that a step has no result a handler may read: it is

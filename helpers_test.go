@@ -2,6 +2,7 @@ package tasker_test
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -186,4 +187,23 @@ func (w *watch) await(t *testing.T, step, to string) {
 			t.Fatalf("no change of %q to %s within 10s", step, to)
 		}
 	}
+}
+
+func newMemory(t testing.TB) store.Store { return backends[0].open(t) }
+
+func fmtTemplate(format string, args ...any) string { return fmt.Sprintf(format, args...) }
+
+// stateOf describes a task's and its steps' states, or err, for messages.
+func stateOf(task *tasker.Task, err error) string {
+	if err != nil {
+		return "error " + err.Error()
+	}
+	if task == nil {
+		return "no task"
+	}
+	out := string(task.State) + " ["
+	for _, s := range task.Steps {
+		out += fmt.Sprintf(" %s:%s/%d", s.Name, s.State, s.Attempts)
+	}
+	return out + " ]"
 }

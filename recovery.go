@@ -45,7 +45,7 @@ func (e *Engine) recover(ctx context.Context) ([]*run, error) {
 // restore rebuilds one run from its stored steps and durably settles the
 // attempts that were cut short.
 func (e *Engine) restore(rec store.Task, steps []store.Step, tmpl *Template, now time.Time) (*run, error) {
-	r := newRun(rec.ID, tmpl, rec.Context)
+	r := newRun(rec.ID, tmpl, rec.Context, rec.Deadline)
 	r.state = TaskState(rec.State)
 	if len(steps) != len(r.steps) {
 		return nil, fmt.Errorf("stored %d steps, template %s has %d", len(steps), tmpl, len(r.steps))
@@ -64,7 +64,7 @@ func (e *Engine) restore(rec store.Task, steps []store.Step, tmpl *Template, now
 	for i := range r.steps {
 		r.steps[i].waiting = 0
 		for _, d := range r.specs[i].deps {
-			if r.steps[d].state != StepComplete {
+			if !r.steps[d].state.Done() {
 				r.steps[i].waiting++
 			}
 		}
@@ -85,10 +85,10 @@ func (e *Engine) restore(rec store.Task, steps []store.Step, tmpl *Template, now
 func (r *run) load(i int, s store.Step) {
 	r.steps[i] = stepRun{state: StepState(s.State), attempts: s.Attempts,
 		result: s.Result, fail: s.Error, nextAt: s.NextAttemptAt}
-	switch r.steps[i].state {
-	case StepComplete:
+	switch st := r.steps[i].state; {
+	case st.Done():
 		r.left--
-	case StepFailed:
+	case st == StepFailed:
 		r.failed = true
 	}
 }

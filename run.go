@@ -1,7 +1,9 @@
 package tasker
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"slices"
 	"sync"
 	"time"
@@ -9,41 +11,51 @@ import (
 	"github.com/gotasker/tasker/store"
 )
 
+var errTaskEnded = errors.New("tasker: task ended")
+
 // run is the in-memory state of a task the engine is driving. Its fields
-// after mu are guarded by mu; the ones before it never change.
+// after mu are guarded by mu; the ones before it are set before the run is
+// shared and never change.
 type run struct {
-	id    string
-	tmpl  *Template
-	specs []*StepSpec // the task's steps; a run may gain steps later
-	input json.RawMessage
-	done  chan struct{} // closed when the engine stops driving the task
-	err   error         // why it was abandoned; set before done closes
+	id       string
+	tmpl     *Template
+	specs    []*StepSpec // the task's steps; a run may gain steps later
+	input    json.RawMessage
+	deadline time.Time     // zero when none
+	done     chan struct{} // closed when the engine stops driving the task
+	err      error         // why it was abandoned; set before done closes
+
+	ctx           context.Context // parent of the task's handler contexts
+	cancel        context.CancelCauseFunc
+	deadlineTimer *timer
 
 	fieldsOnce sync.Once
 	fields     map[string]json.RawMessage
 
-	mu       sync.Mutex
-	state    TaskState
-	steps    []stepRun
-	left     int  // steps not complete
-	inflight int  // steps queued or running
-	failed   bool // a step failed for good: start nothing new
-	ended    bool // the task's final state is decided
+	mu        sync.Mutex
+	state     TaskState
+	steps     []stepRun
+	left      int     // steps not done
+	inflight  int     // work queued or running: a beginning or step attempts
+	failed    bool    // a step failed for good, or the deadline passed
+	expired   bool    // the deadline passed
+	cancelled *Action // set when an operator cancelled the task
+	ended     bool    // the task's final state is decided
 }
 
 type stepRun struct {
 	state    StepState
 	attempts int
-	waiting  int // dependencies not yet complete
+	waiting  int // dependencies not yet done
 	result   json.RawMessage
 	fail     *store.Failure
 	nextAt   time.Time
 }
 
-// newRun returns the run of a task that has just been stored: every step
+// newRun returns the run of a task as stored at submission: every step
 // pending, waiting for all of its dependencies.
-func newRun(id string, t *Template, input json.RawMessage) *run {
-	r := &run{id: id, tmpl: t, specs: t.Steps, input: input, done: make(chan struct{}),
+func newRun(id string, t *Template, input json.RawMessage, deadline time.Time) *run {
+	r := &run{id: id, tmpl: t, specs: t.Steps, input: input, deadline: deadline, done: make(chan struct{}),
 		state: TaskPending, steps: make([]stepRun, len(t.Steps)), left: len(t.Steps)}
 	for i, sp := range t.Steps {
 		r.steps[i] = stepRun{state: StepPending, waiting: len(sp.deps)}
@@ -51,10 +63,13 @@ func newRun(id string, t *Template, input json.RawMessage) *run {
 	return r
 }
 
+// halted reports whether the task may start nothing new. Called with mu held.
+func (r *run) halted() bool { return r.failed || r.cancelled != nil || r.ended }
+
 // ready marks every pending step with no unfinished dependency as in flight
 // and returns it as work. Called with mu held.
 func (r *run) ready() []work {
-	if r.failed || r.ended {
+	if r.halted() {
 		return nil
 	}
 	var ws []work
@@ -72,7 +87,7 @@ func (r *run) ready() []work {
 func (r *run) claim(i int, now time.Time) (store.Change, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.failed || r.ended {
+	if r.halted() {
 		return store.Change{}, false
 	}
 	st := &r.steps[i]
@@ -92,6 +107,9 @@ func (r *run) outcomeChange(i, attempt int, prev *store.Failure, out outcome, no
 	ch := store.Change{TaskID: r.id, Step: spec.Name, From: string(StepInProgress),
 		FromAttempt: attempt, Attempt: attempt, At: now}
 	switch {
+	case out.cancelled:
+		ch.To, ch.Error = string(StepCancelled), prev
+		return ch, 0
 	case out.fail == nil:
 		ch.To, ch.Result, ch.Error = string(StepComplete), out.result, prev
 		return ch, 0
@@ -111,16 +129,16 @@ func (r *run) record(i int, ch store.Change) []work {
 	st := &r.steps[i]
 	st.state, st.attempts = StepState(ch.To), ch.Attempt
 	st.result, st.fail, st.nextAt = ch.Result, ch.Error, ch.NextAttemptAt
-	switch st.state {
-	case StepFailed:
+	switch {
+	case st.state == StepFailed:
 		r.failed = true
-	case StepComplete:
+	case st.state.Done():
 		r.left--
 		var ws []work
 		for _, d := range r.specs[i].dependents {
 			dep := &r.steps[d]
 			dep.waiting--
-			if dep.waiting == 0 && dep.state == StepPending && !r.failed {
+			if dep.waiting == 0 && dep.state == StepPending && !r.halted() {
 				ws = append(ws, work{r: r, step: d})
 			}
 		}
@@ -135,28 +153,51 @@ func (r *run) record(i int, ch store.Change) []work {
 func (r *run) requeue(i int) []work {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.failed || r.ended || r.steps[i].state != StepWaitingForRetry {
+	if r.halted() || r.steps[i].state != StepWaitingForRetry {
 		return nil
 	}
 	r.inflight++
 	return []work{{r: r, step: i}}
 }
 
-// endState decides, once, whether the task is over: complete when every
-// step is, in error when a step failed for good and nothing is in flight.
+// finish decides, once, whether the task is over, and returns the changes
+// that record its end: complete when every step is done; otherwise, once
+// nothing is in flight, cancelled (its unstarted steps too) or in error.
 // Called with mu held.
-func (r *run) endState() (TaskState, bool) {
+func (r *run) finish(now time.Time) ([]store.Change, bool) {
+	var to TaskState
 	switch {
 	case r.ended:
-		return "", false
+		return nil, false
 	case r.left == 0:
-		r.ended = true
-		return TaskComplete, true
-	case r.failed && r.inflight == 0:
-		r.ended = true
-		return TaskFailed, true
+		to = TaskComplete
+	case r.inflight > 0:
+		return nil, false
+	case r.cancelled != nil:
+		to = TaskCancelled
+	case r.failed:
+		to = TaskFailed
+	default:
+		return nil, false
 	}
-	return "", false
+	r.ended = true
+	var by Action
+	if to == TaskCancelled {
+		by = *r.cancelled
+	}
+	var changes []store.Change
+	for i, st := range r.steps {
+		if to == TaskCancelled && (st.state == StepPending || st.state == StepWaitingForRetry) {
+			changes = append(changes, store.Change{TaskID: r.id, Step: r.specs[i].Name,
+				From: string(st.state), FromAttempt: st.attempts, To: string(StepCancelled),
+				Attempt: st.attempts, Error: st.fail, At: now, By: by.By, Reason: by.Reason})
+		}
+	}
+	if r.expired && to == TaskFailed {
+		by.Reason = "task deadline exceeded"
+	}
+	return append(changes, store.Change{TaskID: r.id, From: string(r.state), To: string(to),
+		At: now, By: by.By, Reason: by.Reason}), true
 }
 
 // inputField returns the task input's value under key, or nil.
@@ -166,15 +207,16 @@ func (r *run) inputField(key string) json.RawMessage {
 }
 
 // upstreamResult returns the result of the step named name if it is a
-// completed step upstream of step from, directly or transitively.
+// done step upstream of step from, directly or transitively.
 func (r *run) upstreamResult(from int, name string) json.RawMessage {
-	target := slices.IndexFunc(r.specs, func(s *StepSpec) bool { return s.Name == name })
-	if target < 0 || !r.upstream(from, target) {
+	spec := r.tmpl.Step(name)
+	if spec == nil || !r.upstream(from, spec.index) {
 		return nil
 	}
+	target := spec.index
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.steps[target].state != StepComplete {
+	if !r.steps[target].state.Done() {
 		return nil
 	}
 	return r.steps[target].result

@@ -18,10 +18,11 @@ import (
 // handlers and records the outcome. A step waiting for a retry is a timer,
 // holding no worker and no goroutine.
 type scheduler struct {
-	st       store.Store
-	log      *zap.Logger
-	handlers *registry
-	workers  int
+	st          store.Store
+	log         *zap.Logger
+	handlers    *registry
+	workers     int
+	stepTimeout time.Duration // for steps without timeout_seconds; 0 = none
 
 	handlerCtx context.Context // parent of every handler's context
 	cancel     context.CancelCauseFunc
@@ -31,7 +32,7 @@ type scheduler struct {
 	queue    []work // ready work, FIFO from head
 	head     int
 	runs     map[string]*run
-	timers   map[*retryTimer]struct{}
+	timers   map[*timer]struct{}
 	started  chan struct{} // closed by start
 	stopped  chan struct{} // closed by stop
 	stopping bool
@@ -45,13 +46,14 @@ type work struct {
 	step int
 }
 
-type retryTimer struct{ t *time.Timer }
+// timer is a pending time.AfterFunc the scheduler stops when it stops.
+type timer struct{ t *time.Timer }
 
-func newScheduler(st store.Store, log *zap.Logger, h *registry, workers int) *scheduler {
+func newScheduler(st store.Store, log *zap.Logger, h *registry, cfg Config) *scheduler {
 	s := &scheduler{
-		st: st, log: log, handlers: h, workers: workers,
+		st: st, log: log, handlers: h, workers: cfg.Workers, stepTimeout: cfg.StepTimeout,
 		runs:    make(map[string]*run),
-		timers:  make(map[*retryTimer]struct{}),
+		timers:  make(map[*timer]struct{}),
 		started: make(chan struct{}),
 		stopped: make(chan struct{}),
 	}
@@ -60,12 +62,9 @@ func newScheduler(st store.Store, log *zap.Logger, h *registry, workers int) *sc
 	return s
 }
 
-// start launches the workers and queues the recovered runs.
+// start launches the workers and resumes the recovered runs.
 func (s *scheduler) start(recovered []*run) {
 	s.mu.Lock()
-	for _, r := range recovered {
-		s.runs[r.id] = r
-	}
 	close(s.started)
 	s.mu.Unlock()
 	for _, r := range recovered {
@@ -87,15 +86,15 @@ func (s *scheduler) isStarted() bool {
 	}
 }
 
-// stop stops taking work and retry timers, waits for running steps until
-// ctx ends or at once when cancelNow, then cancels their contexts with
+// stop stops taking work and timers, waits for running steps until ctx
+// ends or at once when cancelNow, then cancels their contexts with
 // ErrEngineStopping. It reports whether every worker returned.
 func (s *scheduler) stop(ctx context.Context, cancelNow bool) bool {
 	s.mu.Lock()
 	if !s.stopping {
 		s.stopping = true
-		for rt := range s.timers {
-			rt.t.Stop()
+		for t := range s.timers {
+			t.t.Stop()
 		}
 		clear(s.timers)
 		close(s.stopped)
@@ -122,11 +121,24 @@ func (s *scheduler) stop(ctx context.Context, cancelNow bool) bool {
 	}
 }
 
-// add registers a newly submitted run and queues its beginning.
-func (s *scheduler) add(r *run) {
+// adopt makes r one of the runs this engine drives: it gets a context for
+// its handlers and, if it has a deadline, a timer.
+func (s *scheduler) adopt(r *run) {
+	r.ctx, r.cancel = context.WithCancelCause(s.handlerCtx)
 	s.mu.Lock()
 	s.runs[r.id] = r
 	s.mu.Unlock()
+	if !r.deadline.IsZero() {
+		r.deadlineTimer = s.after(time.Until(r.deadline), func() { s.expire(r) })
+	}
+}
+
+// add adopts a newly submitted run and queues its beginning.
+func (s *scheduler) add(r *run) {
+	s.adopt(r)
+	r.mu.Lock()
+	r.inflight++
+	r.mu.Unlock()
 	s.push(work{r: r, step: -1})
 }
 
@@ -187,24 +199,30 @@ func (s *scheduler) work() {
 
 // begin moves a new task to in_progress and queues its root steps.
 func (s *scheduler) begin(r *run) {
-	now := time.Now()
-	ch := store.Change{TaskID: r.id, From: string(TaskPending), To: string(TaskInProgress), At: now}
-	if err := s.apply([]store.Change{ch}); err != nil {
-		s.abandon(r, err)
-		return
+	r.mu.Lock()
+	cancelled := r.cancelled != nil
+	r.mu.Unlock()
+	if !cancelled { // a cancelled task goes from pending to cancelled
+		ch := store.Change{TaskID: r.id, From: string(TaskPending), To: string(TaskInProgress), At: time.Now()}
+		if err := s.apply([]store.Change{ch}); err != nil {
+			s.abandon(r, err)
+			return
+		}
 	}
 	r.mu.Lock()
-	r.state = TaskInProgress
+	if !cancelled {
+		r.state = TaskInProgress
+	}
 	ready := r.ready()
-	r.mu.Unlock()
-	s.push(ready...)
+	s.settle(r, ready)
 }
 
 // attempt claims step i of r, runs its handler and records the outcome.
 func (s *scheduler) attempt(r *run, i int) {
 	ch, ok := r.claim(i, time.Now())
 	if !ok {
-		s.settled(r, i, nil, 0)
+		r.mu.Lock()
+		s.settle(r, nil)
 		return
 	}
 	if err := s.apply([]store.Change{ch}); err != nil {
@@ -215,8 +233,12 @@ func (s *scheduler) attempt(r *run, i int) {
 	r.record(i, ch)
 	r.mu.Unlock()
 	spec := r.specs[i]
-	h := s.handlers.lookup(spec.Callable)
-	out := invoke(s.handlerCtx, h, &StepContext{run: r, spec: spec, attempt: ch.Attempt})
+	timeout := spec.Timeout
+	if timeout == 0 {
+		timeout = s.stepTimeout
+	}
+	sc := &StepContext{run: r, spec: spec, attempt: ch.Attempt}
+	out := invoke(r.ctx, s.handlers.lookup(spec.Callable), sc, timeout)
 	if out.interrupted {
 		return // left in progress, for recovery
 	}
@@ -225,53 +247,80 @@ func (s *scheduler) attempt(r *run, i int) {
 		s.abandon(r, err)
 		return
 	}
-	s.settled(r, i, &rec, delay)
+	r.mu.Lock()
+	ready := r.record(i, rec)
+	if rec.To == string(StepWaitingForRetry) {
+		s.after(delay, func() { s.push(r.requeue(i)...) })
+	}
+	s.settle(r, ready)
 }
 
-// settled updates r with a durable step change (nil when a queued step was
-// skipped), then queues what became ready, arms a retry, or ends the task.
-func (s *scheduler) settled(r *run, i int, ch *store.Change, delay time.Duration) {
-	r.mu.Lock()
-	var ready []work
-	if ch != nil {
-		ready = r.record(i, *ch)
-	}
+// settle finishes a worker's turn on r, called with r.mu held, which it
+// releases: the work item is no longer in flight, ready is queued, and the
+// task ends if that was the last thing it waited for.
+func (s *scheduler) settle(r *run, ready []work) {
 	r.inflight--
-	end, ok := r.endState()
+	final, ok := r.finish(time.Now())
 	r.mu.Unlock()
 	s.push(ready...)
-	if ch != nil && ch.To == string(StepWaitingForRetry) {
-		s.retryAfter(delay, r, i)
-	}
 	if ok {
-		s.end(r, end)
+		s.end(r, final)
 	}
 }
 
-// retryAfter queues step i of r again after d, unless the engine stops.
-func (s *scheduler) retryAfter(d time.Duration, r *run, i int) {
+// after runs f after d, unless the scheduler stops first. f runs on its
+// own goroutine and must not block.
+func (s *scheduler) after(d time.Duration, f func()) *timer {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.stopping {
-		return
+		return nil
 	}
-	rt := &retryTimer{}
-	rt.t = time.AfterFunc(d, func() {
+	t := &timer{}
+	t.t = time.AfterFunc(d, func() {
 		s.mu.Lock()
-		delete(s.timers, rt)
-		stopping := s.stopping
+		_, live := s.timers[t]
+		delete(s.timers, t)
 		s.mu.Unlock()
-		if !stopping {
-			s.push(r.requeue(i)...)
+		if live {
+			f()
 		}
 	})
-	s.timers[rt] = struct{}{}
+	s.timers[t] = struct{}{}
+	return t
 }
 
-// end records a task's final state and releases it.
-func (s *scheduler) end(r *run, state TaskState) {
-	ch := store.Change{TaskID: r.id, From: string(TaskInProgress), To: string(state), At: time.Now()}
-	if err := s.apply([]store.Change{ch}); err != nil {
+// cancelTimer stops t; a nil t is ignored.
+func (s *scheduler) cancelTimer(t *timer) {
+	if t == nil {
+		return
+	}
+	s.mu.Lock()
+	delete(s.timers, t)
+	s.mu.Unlock()
+	t.t.Stop()
+}
+
+// expire ends a task whose deadline passed: nothing new starts, running
+// handlers are cancelled and fail as timeouts, and the task ends in error.
+func (s *scheduler) expire(r *run) {
+	r.mu.Lock()
+	if r.ended {
+		r.mu.Unlock()
+		return
+	}
+	r.failed, r.expired = true, true
+	final, ok := r.finish(time.Now())
+	r.mu.Unlock()
+	r.cancel(ErrTaskDeadline)
+	if ok {
+		s.end(r, final)
+	}
+}
+
+// end durably records a task's final changes and releases it.
+func (s *scheduler) end(r *run, final []store.Change) {
+	if err := s.apply(final); err != nil {
 		s.abandon(r, err)
 		return
 	}
@@ -290,14 +339,19 @@ func (s *scheduler) abandon(r *run, err error) {
 
 func (s *scheduler) release(r *run, err error) {
 	s.mu.Lock()
-	delete(s.runs, r.id)
+	if s.runs[r.id] == r {
+		delete(s.runs, r.id)
+	}
 	s.mu.Unlock()
+	s.cancelTimer(r.deadlineTimer)
+	r.cancel(errTaskEnded)
 	r.err = err
 	close(r.done)
 }
 
-// apply writes changes durably. The write outlives the caller: it is not
-// cancelled when the engine stops, so a finished step is never lost.
+// apply writes changes durably, after checking each against the transition
+// table. The write outlives the caller: it is not cancelled when the engine
+// stops, so a finished step is never lost.
 func (s *scheduler) apply(changes []store.Change) error {
 	for _, ch := range changes {
 		if err := checkChange(ch); err != nil {
@@ -314,30 +368,28 @@ func checkChange(ch store.Change) error {
 	return checkStep(ch.Step, StepState(ch.From), StepState(ch.To))
 }
 
-// resume queues what a recovered run can do now: ready steps at once, steps
-// waiting for a retry when their time comes; a run that is already over ends.
+// resume adopts a run rebuilt from the store and queues what it can do now:
+// its beginning, ready steps at once, steps waiting for a retry when their
+// time comes; a run that is already over ends.
 func (s *scheduler) resume(r *run) {
+	s.adopt(r)
+	r.mu.Lock()
 	if r.state == TaskPending {
+		r.inflight++
+		r.mu.Unlock()
 		s.push(work{r: r, step: -1})
 		return
 	}
-	r.mu.Lock()
 	ready := r.ready()
-	var retries []int
-	for i := range r.steps {
-		if r.steps[i].state == StepWaitingForRetry && !r.failed {
-			retries = append(retries, i)
+	if !r.halted() {
+		for i := range r.steps {
+			if st := r.steps[i]; st.state == StepWaitingForRetry {
+				s.after(time.Until(st.nextAt), func() { s.push(r.requeue(i)...) })
+			}
 		}
 	}
-	end, ok := r.endState()
-	r.mu.Unlock()
-	s.push(ready...)
-	for _, i := range retries {
-		s.retryAfter(time.Until(r.steps[i].nextAt), r, i)
-	}
-	if ok {
-		s.end(r, end)
-	}
+	r.inflight++ // settle's decrement balances it
+	s.settle(r, ready)
 }
 
 // jitter returns d shortened at random, per JitterFraction.

@@ -12,8 +12,9 @@ type TaskState string
 const (
 	TaskPending    TaskState = "pending"     // stored, no step started yet
 	TaskInProgress TaskState = "in_progress" // at least one step started
-	TaskComplete   TaskState = "complete"    // every step completed
-	TaskFailed     TaskState = "error"       // a step failed for good
+	TaskComplete   TaskState = "complete"    // every step completed (or was resolved)
+	TaskFailed     TaskState = "error"       // a step failed for good; Retry or Resolve may resume it
+	TaskCancelled  TaskState = "cancelled"   // an operator cancelled it
 )
 
 // StepState is the state of a step.
@@ -21,22 +22,26 @@ type StepState string
 
 // The states of a step.
 const (
-	StepPending         StepState = "pending"           // waiting for its dependencies
-	StepInProgress      StepState = "in_progress"       // an attempt is running
-	StepComplete        StepState = "complete"          // succeeded; its result is stored
-	StepWaitingForRetry StepState = "waiting_for_retry" // failed, next attempt scheduled
-	StepFailed          StepState = "error"             // failed for good
+	StepPending          StepState = "pending"           // waiting for its dependencies
+	StepInProgress       StepState = "in_progress"       // an attempt is running
+	StepComplete         StepState = "complete"          // succeeded; its result is stored
+	StepWaitingForRetry  StepState = "waiting_for_retry" // failed, next attempt scheduled
+	StepFailed           StepState = "error"             // failed for good
+	StepCancelled        StepState = "cancelled"         // its task was cancelled first
+	StepResolvedManually StepState = "resolved_manually" // an operator resolved it; counts as complete
 )
 
 // transitions is the one table of legal state changes, for tasks and steps
 // alike. Every change the engine records is checked against it.
 var transitions = map[string][]string{
-	"task:" + string(TaskPending):    {string(TaskInProgress)},
-	"task:" + string(TaskInProgress): {string(TaskComplete), string(TaskFailed)},
+	"task:" + string(TaskPending):    {string(TaskInProgress), string(TaskCancelled)},
+	"task:" + string(TaskInProgress): {string(TaskComplete), string(TaskFailed), string(TaskCancelled)},
+	"task:" + string(TaskFailed):     {string(TaskInProgress)}, // Retry, Resolve
 
-	"step:" + string(StepPending):         {string(StepInProgress)},
-	"step:" + string(StepInProgress):      {string(StepComplete), string(StepWaitingForRetry), string(StepFailed)},
-	"step:" + string(StepWaitingForRetry): {string(StepInProgress)},
+	"step:" + string(StepPending):         {string(StepInProgress), string(StepCancelled)},
+	"step:" + string(StepInProgress):      {string(StepComplete), string(StepWaitingForRetry), string(StepFailed), string(StepCancelled)},
+	"step:" + string(StepWaitingForRetry): {string(StepInProgress), string(StepCancelled)},
+	"step:" + string(StepFailed):          {string(StepPending), string(StepResolvedManually)}, // Retry, Resolve
 }
 
 func legal(kind, from, to string) bool {
@@ -49,11 +54,21 @@ func (s TaskState) CanMoveTo(next TaskState) bool { return legal("task", string(
 // CanMoveTo reports whether a step may move from s to next.
 func (s StepState) CanMoveTo(next StepState) bool { return legal("step", string(s), string(next)) }
 
-// Terminal reports whether no further transition leaves s.
-func (s TaskState) Terminal() bool { return len(transitions["task:"+string(s)]) == 0 }
+// Ended reports whether the engine does no more work on a task in state s
+// unless an operator acts: complete, error or cancelled.
+func (s TaskState) Ended() bool {
+	return s == TaskComplete || s == TaskFailed || s == TaskCancelled
+}
 
-// Terminal reports whether no further transition leaves s.
-func (s StepState) Terminal() bool { return len(transitions["step:"+string(s)]) == 0 }
+// Ended reports whether a step in state s will not run again unless an
+// operator acts: complete, error, cancelled or resolved_manually.
+func (s StepState) Ended() bool {
+	return s == StepComplete || s == StepFailed || s == StepCancelled || s == StepResolvedManually
+}
+
+// Done reports whether a step in state s lets its dependents run: complete
+// or resolved_manually.
+func (s StepState) Done() bool { return s == StepComplete || s == StepResolvedManually }
 
 // checkStep returns an error wrapping ErrIllegalTransition unless the table
 // allows from → to.

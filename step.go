@@ -48,6 +48,7 @@ const (
 	CodePanic         = "PANIC"
 	CodeResultNotJSON = "RESULT_NOT_JSON"
 	CodeTimeout       = "TIMEOUT"
+	CodeTaskDeadline  = "TASK_DEADLINE"
 )
 
 // StepContext is what a handler sees of its step: the task input, the
@@ -170,7 +171,9 @@ func (r *registry) checkTemplate(t *Template) error {
 	return errors.Join(errs...)
 }
 
-var errStepTimeout = errors.New("tasker: step timed out")
+// ErrStepTimeout is the cancellation cause of a handler's context when the
+// step's timeout expires.
+var ErrStepTimeout = errors.New("tasker: step timed out")
 
 // outcome is what one attempt of a handler came to.
 type outcome struct {
@@ -178,26 +181,34 @@ type outcome struct {
 	fail        *store.Failure  // the failure, when it did not
 	retryAfter  time.Duration   // a handler's StepError.RetryAfter
 	interrupted bool            // the engine stopped under it: record nothing
+	cancelled   bool            // its task was cancelled under it
 }
 
-// invoke runs one attempt of a handler: it applies the step's timeout,
-// recovers a panic, and turns what the handler returned into an outcome.
-func invoke(ctx context.Context, h StepHandler, sc *StepContext) (out outcome) {
-	if t := sc.spec.Timeout; t > 0 {
+// invoke runs one attempt of a handler: it applies the step's timeout (none
+// when zero), recovers a panic, and turns what the handler returned into an
+// outcome.
+func invoke(ctx context.Context, h StepHandler, sc *StepContext, timeout time.Duration) (out outcome) {
+	if timeout > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeoutCause(ctx, t, errStepTimeout)
+		ctx, cancel = context.WithTimeoutCause(ctx, timeout, ErrStepTimeout)
 		defer cancel()
 	}
 	v, err, stack := callRecovered(ctx, h, sc)
+	cause := context.Cause(ctx)
 	switch {
 	case stack != "":
 		out.fail = &store.Failure{Message: err.Error(), Type: string(ErrorHandler), Code: CodePanic, Stack: stack}
-	case err != nil && errors.Is(context.Cause(ctx), ErrEngineStopping):
+	case err != nil && errors.Is(cause, ErrEngineStopping):
 		out.interrupted = true
 		return out
-	case errors.Is(context.Cause(ctx), errStepTimeout):
-		out.fail = &store.Failure{Message: fmt.Sprintf("step timed out after %s", sc.spec.Timeout),
+	case err != nil && errors.Is(cause, ErrTaskCancelled):
+		out.cancelled = true
+		return out
+	case errors.Is(cause, ErrStepTimeout):
+		out.fail = &store.Failure{Message: fmt.Sprintf("step timed out after %s", timeout),
 			Type: string(ErrorTimeout), Code: CodeTimeout, Retryable: true}
+	case err != nil && errors.Is(cause, ErrTaskDeadline):
+		out.fail = &store.Failure{Message: "task deadline exceeded", Type: string(ErrorTimeout), Code: CodeTaskDeadline}
 	case err != nil:
 		out.fail, out.retryAfter = failureOf(err)
 	default:

@@ -133,7 +133,7 @@ func (e *Engine) Wait(ctx context.Context, id string) (*Task, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !t.State.Terminal() {
+	if !t.State.Ended() {
 		return t, fmt.Errorf("tasker: task %s is %s and not run by this engine (is its template loaded?)", id, t.State)
 	}
 	return t, nil
@@ -199,16 +199,18 @@ func (t *Task) noteTimes(to TaskState, at time.Time) {
 	switch {
 	case to == TaskInProgress:
 		t.StartedAt = at
-	case to.Terminal():
+	case to.Ended():
 		t.FinishedAt = at
 	}
 }
 
 func (s *Step) noteTimes(to StepState, at time.Time) {
 	switch {
+	case to == StepPending: // reset by Retry
+		s.StartedAt, s.FinishedAt = time.Time{}, time.Time{}
 	case to == StepInProgress:
 		s.StartedAt = at
-	case to.Terminal():
+	case to.Ended():
 		s.FinishedAt = at
 	}
 }

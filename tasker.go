@@ -35,6 +35,11 @@ type Config struct {
 	// Workers bounds how many step handlers run at once, across all tasks.
 	// Zero means DefaultWorkers; negative is an error.
 	Workers int
+	// StepTimeout bounds every attempt of a step whose template sets no
+	// timeout_seconds: the handler's context is cancelled then, and the
+	// attempt fails as a retryable ErrorTimeout. Zero, the default, means no
+	// limit; negative is an error.
+	StepTimeout time.Duration
 	// Logger receives the engine's background errors (a store write that
 	// failed, a task that could not be resumed). Nil means zap.NewNop(): the
 	// engine is silent by default.
@@ -48,6 +53,9 @@ func (c *Config) withDefaults() (Config, error) {
 	}
 	if out.Workers < 0 {
 		return out, fmt.Errorf("tasker: Config.Workers must not be negative, got %d", out.Workers)
+	}
+	if out.StepTimeout < 0 {
+		return out, fmt.Errorf("tasker: Config.StepTimeout must not be negative, got %s", out.StepTimeout)
 	}
 	if out.Workers == 0 {
 		out.Workers = DefaultWorkers
@@ -89,7 +97,7 @@ func New(st store.Store, cfg *Config) (*Engine, error) {
 		return nil, err
 	}
 	e := &Engine{st: st, cfg: c, templates: make(map[string][]*Template)}
-	e.sched = newScheduler(st, c.Logger, &e.handlers, c.Workers)
+	e.sched = newScheduler(st, c.Logger, &e.handlers, c)
 	return e, nil
 }
 
@@ -209,6 +217,11 @@ type SubmitRequest struct {
 	Reason         string
 	Tags           []string
 	IdempotencyKey string // a repeated key returns the first task's ID and creates nothing
+	// Timeout, when positive, is the task's deadline from submission: when
+	// it passes, nothing new starts, running handlers' contexts are cancelled
+	// (cause ErrTaskDeadline) and the task ends in error. It survives
+	// restarts. Zero means none.
+	Timeout time.Duration
 }
 
 // Submit validates req's input against its template and stores the task
@@ -218,9 +231,11 @@ type SubmitRequest struct {
 // error. Nothing is stored when Submit fails. ctx bounds the submission, not
 // the task.
 func (e *Engine) Submit(ctx context.Context, req SubmitRequest) (string, error) {
+	// The read lock orders Submit against Start, which recovers stored tasks
+	// under the write lock: a task is either recovered or added, never both.
 	e.mu.RLock()
+	defer e.mu.RUnlock()
 	t, state := e.template(req.Namespace, req.Name, req.Version), e.state
-	e.mu.RUnlock()
 	if state == engineStopped {
 		return "", ErrEngineStopped
 	}
@@ -239,8 +254,8 @@ func (e *Engine) Submit(ctx context.Context, req SubmitRequest) (string, error) 
 	if err != nil {
 		return "", fmt.Errorf("tasker: submit %s: %w", t, err)
 	}
-	if created && e.sched.isStarted() {
-		e.sched.add(newRun(id, t, input))
+	if created && state == engineStarted {
+		e.sched.add(newRun(id, t, input, task.Deadline))
 	}
 	return id, nil
 }
@@ -269,6 +284,9 @@ func newTaskRecords(t *Template, req SubmitRequest, input json.RawMessage, now t
 		State: string(TaskPending), Initiator: req.Initiator, SourceSystem: req.SourceSystem,
 		Reason: req.Reason, Tags: req.Tags, Context: input, IdempotencyKey: req.IdempotencyKey,
 		CreatedAt: now, UpdatedAt: now,
+	}
+	if req.Timeout > 0 {
+		task.Deadline = now.Add(req.Timeout)
 	}
 	steps := make([]store.Step, len(t.Steps))
 	for i, s := range t.Steps {

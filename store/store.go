@@ -50,6 +50,7 @@ type Task struct {
 	IdempotencyKey string          // "" when none was given
 	CreatedAt      time.Time
 	UpdatedAt      time.Time
+	Deadline       time.Time // zero when the task has none
 }
 
 // Step is a stored step of a task.

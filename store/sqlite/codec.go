@@ -81,7 +81,7 @@ type scanner interface{ Scan(dest ...any) error }
 
 // taskColumns are the columns scanTask reads, in order.
 const taskColumns = `id, namespace, name, version, state, initiator, source_system,
-	reason, tags, context, idempotency_key, created_at, updated_at`
+	reason, tags, context, idempotency_key, created_at, updated_at, deadline`
 
 func scanTask(sc scanner) (store.Task, error) {
 	var (
@@ -89,9 +89,10 @@ func scanTask(sc scanner) (store.Task, error) {
 		tags, key        sql.NullString
 		input            []byte
 		created, updated sql.NullInt64
+		deadline         sql.NullInt64
 	)
 	err := sc.Scan(&t.ID, &t.Namespace, &t.Name, &t.Version, &t.State, &t.Initiator,
-		&t.SourceSystem, &t.Reason, &tags, &input, &key, &created, &updated)
+		&t.SourceSystem, &t.Reason, &tags, &input, &key, &created, &updated, &deadline)
 	if err != nil {
 		return store.Task{}, err
 	}
@@ -99,7 +100,7 @@ func scanTask(sc scanner) (store.Task, error) {
 		return store.Task{}, err
 	}
 	t.Context, t.IdempotencyKey = input, key.String
-	t.CreatedAt, t.UpdatedAt = fromNanos(created), fromNanos(updated)
+	t.CreatedAt, t.UpdatedAt, t.Deadline = fromNanos(created), fromNanos(updated), fromNanos(deadline)
 	return t, nil
 }
 

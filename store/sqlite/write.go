@@ -16,8 +16,8 @@ import (
 const (
 	taskByKeySQL  = `SELECT id FROM tasks WHERE idempotency_key = ?`
 	insertTaskSQL = `INSERT INTO tasks (id, namespace, name, version, state, initiator,
-		source_system, reason, tags, context, idempotency_key, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+		source_system, reason, tags, context, idempotency_key, created_at, updated_at, deadline)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	insertStepSQL = `INSERT INTO steps (task_id, name, position, state, attempts, result,
 		error, next_attempt_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	updateStepSQL = `UPDATE steps SET state = ?, attempts = ?, result = ?, error = ?,
@@ -87,7 +87,7 @@ func (ws *writeStmts) createTask(t store.Task, steps []store.Step) (id string, c
 	}
 	_, err = ws.insertTask.ExecContext(ctx, t.ID, t.Namespace, t.Name, t.Version, t.State,
 		t.Initiator, t.SourceSystem, t.Reason, tags, blob(t.Context), nullString(t.IdempotencyKey),
-		nanos(t.CreatedAt), nanos(t.UpdatedAt))
+		nanos(t.CreatedAt), nanos(t.UpdatedAt), nanos(t.Deadline))
 	if isUnique(err) {
 		return "", false, fmt.Errorf("task %q already exists: %w", t.ID, store.ErrConflict)
 	}

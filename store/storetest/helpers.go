@@ -32,7 +32,7 @@ func sampleTask(id string) store.Task {
 		State: "pending", Initiator: "alice", SourceSystem: "web", Reason: "checkout",
 		Tags:      []string{"vip", "eu"},
 		Context:   json.RawMessage(`{"order_id": 42, "items": ["a", "b"]}`),
-		CreatedAt: at(0), UpdatedAt: at(1),
+		CreatedAt: at(0), UpdatedAt: at(1), Deadline: at(3600),
 	}
 }
 

@@ -41,7 +41,7 @@ func PrepareTask(task store.Task, steps []store.Step) (store.Task, []store.Step,
 	if t.ID == "" {
 		t.ID = NewID()
 	}
-	if err := checkTimes(t.CreatedAt, t.UpdatedAt); err != nil {
+	if err := checkTimes(t.CreatedAt, t.UpdatedAt, t.Deadline); err != nil {
 		return store.Task{}, nil, fmt.Errorf("task %q: %w", t.ID, err)
 	}
 	out := make([]store.Step, len(steps))
@@ -125,6 +125,7 @@ func CloneTask(t store.Task) store.Task {
 	t.Context = cloneBytes(t.Context)
 	t.CreatedAt = UTC(t.CreatedAt)
 	t.UpdatedAt = UTC(t.UpdatedAt)
+	t.Deadline = UTC(t.Deadline)
 	return t
 }
 

@@ -16,7 +16,8 @@ CREATE TABLE tasks (
 	context         BLOB,            -- JSON, the task input
 	idempotency_key TEXT    UNIQUE,  -- NULL when none was given
 	created_at      INTEGER,
-	updated_at      INTEGER
+	updated_at      INTEGER,
+	deadline        INTEGER          -- NULL when the task has none
 ) STRICT;
 
 CREATE INDEX tasks_state ON tasks (state);

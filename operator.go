@@ -1,0 +1,205 @@
+package tasker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/gotasker/tasker/store"
+)
+
+// Action says who performs an operator action and why. Both are recorded on
+// every transition the action makes, in the audit trail; both may be empty.
+type Action struct {
+	By     string // such as "ops:alice"
+	Reason string
+}
+
+// Cancel cancels a pending or running task: nothing new starts, running
+// handlers' contexts are cancelled with cause ErrTaskCancelled (an attempt
+// that then returns an error is recorded as cancelled; one that succeeds is
+// recorded as complete), and once none runs, the steps that never started
+// or were waiting for a retry become cancelled and so does the task. Cancel
+// returns once the cancellation is requested; Wait observes the end. A task
+// that has ended cannot be cancelled (ErrIllegalTransition).
+func (e *Engine) Cancel(ctx context.Context, id string, a Action) error {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	if r := e.sched.lookup(id); r != nil && e.sched.cancelRun(r, a) {
+		return nil
+	}
+	// Not driven by this engine (not started yet, or its template is not
+	// loaded): cancel it in the store.
+	rec, steps, err := e.load(ctx, id)
+	if err != nil {
+		return err
+	}
+	if err := checkTask(id, TaskState(rec.State), TaskCancelled); err != nil {
+		return err
+	}
+	now := time.Now()
+	var changes []store.Change
+	for _, s := range steps {
+		if st := StepState(s.State); st.CanMoveTo(StepCancelled) {
+			changes = append(changes, store.Change{TaskID: id, Step: s.Name, From: s.State,
+				FromAttempt: s.Attempts, To: string(StepCancelled), Attempt: s.Attempts,
+				Error: s.Error, At: now, By: a.By, Reason: a.Reason})
+		}
+	}
+	changes = append(changes, store.Change{TaskID: id, From: rec.State, To: string(TaskCancelled),
+		At: now, By: a.By, Reason: a.Reason})
+	return e.sched.apply(changes)
+}
+
+// cancelRun cancels a run this engine drives; it reports false if the run
+// has already ended.
+func (s *scheduler) cancelRun(r *run, a Action) bool {
+	r.mu.Lock()
+	if r.ended {
+		r.mu.Unlock()
+		return false
+	}
+	if r.cancelled == nil {
+		r.cancelled = &a
+	}
+	final, ok := r.finish(time.Now())
+	r.mu.Unlock()
+	r.cancel(ErrTaskCancelled)
+	if ok {
+		s.end(r, final)
+	}
+	return true
+}
+
+// Retry runs a task that ended in error again: every failed step goes back
+// to pending with its attempts reset, the task to in_progress, and the
+// steps downstream of the failures, which never ran, run once their
+// dependencies complete. Completed steps keep their results and do not run
+// again. A task not in error cannot be retried (ErrIllegalTransition).
+func (e *Engine) Retry(ctx context.Context, id string, a Action) error {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	rec, steps, err := e.load(ctx, id)
+	if err != nil {
+		return err
+	}
+	if err := checkTask(id, TaskState(rec.State), TaskInProgress); err != nil {
+		return err
+	}
+	now := time.Now()
+	changes := []store.Change{{TaskID: id, From: rec.State, To: string(TaskInProgress),
+		At: now, By: a.By, Reason: a.Reason}}
+	for _, s := range steps {
+		if StepState(s.State) == StepFailed {
+			changes = append(changes, store.Change{TaskID: id, Step: s.Name, From: s.State,
+				FromAttempt: s.Attempts, To: string(StepPending), Attempt: 0, Error: s.Error,
+				At: now, By: a.By, Reason: a.Reason})
+		}
+	}
+	return e.reopen(ctx, rec, changes)
+}
+
+// Resolve marks a failed step of a task that ended in error as
+// resolved_manually, like Tasker's manual completion: the step counts as
+// complete, result (nil for none; otherwise JSON-encoded like a handler's
+// result) is what its dependents read, and once no step of the task is in
+// error the task resumes. A step that is not in error cannot be resolved
+// (ErrIllegalTransition); neither can one of a task that is still running.
+func (e *Engine) Resolve(ctx context.Context, id, step string, result any, a Action) error {
+	var raw json.RawMessage
+	if result != nil {
+		var err error
+		if raw, err = marshalResult(result); err != nil {
+			return fmt.Errorf("tasker: resolve %s/%s: %w", id, step, err)
+		}
+	}
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	if r := e.sched.lookup(id); r != nil && !r.isEnded() {
+		return fmt.Errorf("%w: task %s is still running: resolve its failed steps once it has ended", ErrIllegalTransition, id)
+	}
+	rec, steps, err := e.load(ctx, id)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	var changes []store.Change
+	failing := 0
+	for _, s := range steps {
+		switch {
+		case s.Name == step:
+			if err := checkStep(step, StepState(s.State), StepResolvedManually); err != nil {
+				return err
+			}
+			changes = append(changes, store.Change{TaskID: id, Step: step, From: s.State,
+				FromAttempt: s.Attempts, To: string(StepResolvedManually), Attempt: s.Attempts,
+				Result: raw, Error: s.Error, At: now, By: a.By, Reason: a.Reason})
+		case StepState(s.State) == StepFailed:
+			failing++
+		}
+	}
+	if changes == nil {
+		return fmt.Errorf("tasker: resolve: task %s has no step %q", id, step)
+	}
+	if failing == 0 && TaskState(rec.State) == TaskFailed {
+		changes = append(changes, store.Change{TaskID: id, From: rec.State, To: string(TaskInProgress),
+			At: now, By: a.By, Reason: a.Reason})
+	}
+	return e.reopen(ctx, rec, changes)
+}
+
+// reopen applies an operator's changes to a task that no run drives and,
+// on a started engine, resumes the task if they put it back in progress.
+// Called with e.mu read-locked.
+func (e *Engine) reopen(ctx context.Context, rec store.Task, changes []store.Change) error {
+	if err := e.sched.apply(changes); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			return fmt.Errorf("%w: task %s changed meanwhile: %w", ErrIllegalTransition, rec.ID, err)
+		}
+		return err
+	}
+	resumed := slices.ContainsFunc(changes, func(ch store.Change) bool {
+		return ch.Step == "" && ch.To == string(TaskInProgress)
+	})
+	if e.state != engineStarted || !resumed {
+		return nil // a stopped or unstarted engine resumes it on Start
+	}
+	rec.State = string(TaskInProgress)
+	tmpl := e.template(rec.Namespace, rec.Name, rec.Version)
+	if tmpl == nil {
+		return nil // resumed by an engine that has its template
+	}
+	steps, err := e.st.Steps(ctx, rec.ID)
+	if err != nil {
+		return fmt.Errorf("tasker: resume task %s: %w", rec.ID, err)
+	}
+	r, err := e.restore(rec, steps, tmpl, time.Now())
+	if err != nil {
+		return fmt.Errorf("tasker: resume task %s: %w", rec.ID, err)
+	}
+	e.sched.resume(r)
+	return nil
+}
+
+// load reads a task and its steps.
+func (e *Engine) load(ctx context.Context, id string) (store.Task, []store.Step, error) {
+	rec, err := e.st.Task(ctx, id)
+	if err != nil {
+		return store.Task{}, nil, notFound(id, err)
+	}
+	steps, err := e.st.Steps(ctx, id)
+	if err != nil {
+		return store.Task{}, nil, notFound(id, err)
+	}
+	return rec, steps, nil
+}
+
+// isEnded reports whether the run's final state is decided.
+func (r *run) isEnded() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.ended
+}
