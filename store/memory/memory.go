@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -17,10 +18,11 @@ import (
 )
 
 // Store is an in-memory store.Store. Create one with New; the zero value is
-// not usable. A Store is safe for concurrent use. It copies every record on
+// not usable. A Store is safe for concurrent use: writes to different tasks
+// do not contend, as each task has its own lock. It copies every record on
 // the way in and on the way out, so callers never share memory with it.
 type Store struct {
-	mu     sync.RWMutex
+	mu     sync.RWMutex // guards the maps and closed; entries lock themselves
 	closed bool
 	tasks  map[string]*entry // by task ID
 	order  []*entry          // in creation order
@@ -28,12 +30,32 @@ type Store struct {
 }
 
 // entry is one stored task with its steps (sorted by Position, then Name)
-// and audit trail.
+// and audit trail, guarded by its own lock.
 type entry struct {
+	mu          sync.Mutex
 	task        store.Task
 	steps       []store.Step
 	index       map[string]int // step name → index in steps
-	transitions []store.Transition
+	transitions transitions
+}
+
+// transitions is an append-only list kept in chunks, so that a task with
+// many transitions never copies them all to grow.
+type transitions [][]store.Transition
+
+const chunkLen = 256
+
+func (ts *transitions) add(t store.Transition) {
+	n := len(*ts)
+	if n == 0 || len((*ts)[n-1]) == chunkLen {
+		*ts = append(*ts, make([]store.Transition, 0, 8))
+		n++
+	}
+	(*ts)[n-1] = append((*ts)[n-1], t)
+}
+
+func (ts transitions) all() []store.Transition {
+	return slices.Concat(ts...)
 }
 
 var _ store.Store = (*Store)(nil)
@@ -53,6 +75,7 @@ func (s *Store) CreateTask(ctx context.Context, task store.Task, steps []store.S
 	if err != nil {
 		return "", false, fmt.Errorf("memory: create task: %w", err)
 	}
+	e := newEntry(t, st)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -64,7 +87,6 @@ func (s *Store) CreateTask(ctx context.Context, task store.Task, steps []store.S
 	if _, ok := s.tasks[t.ID]; ok {
 		return "", false, fmt.Errorf("memory: create task: task %q already exists: %w", t.ID, store.ErrConflict)
 	}
-	e := newEntry(t, st)
 	s.tasks[t.ID] = e
 	s.order = append(s.order, e)
 	if t.IdempotencyKey != "" {
@@ -94,91 +116,113 @@ func (s *Store) Apply(ctx context.Context, changes []store.Change) error {
 	if err != nil {
 		return fmt.Errorf("memory: apply: %w", err)
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.mu.RLock()
+	defer s.mu.RUnlock()
 	if s.closed {
 		return store.ErrClosed
 	}
-	b := batch{s: s, tasks: map[string]store.Task{}, steps: map[stepKey]store.Step{}}
+	if len(cs) == 0 {
+		return nil
+	}
+	entries := make([]*entry, len(cs))
 	for i, c := range cs {
-		if err := b.add(i, c); err != nil {
-			return fmt.Errorf("memory: apply: %w", err)
+		if entries[i] = s.tasks[c.TaskID]; entries[i] == nil {
+			return fmt.Errorf("memory: apply: %w", record.Conflict(i, c, "unknown task"))
 		}
 	}
-	b.commit()
+	unlock := lockAll(entries)
+	defer unlock()
+	if err := applyAll(cs, entries); err != nil {
+		return fmt.Errorf("memory: apply: %w", err)
+	}
+	for i, c := range cs {
+		entries[i].transitions.add(record.Transition(c))
+	}
 	return nil
 }
 
-type stepKey struct{ task, step string }
-
-// batch stages the effects of a batch of changes so that nothing is written
-// unless every change matches.
-type batch struct {
-	s           *Store
-	tasks       map[string]store.Task
-	steps       map[stepKey]store.Step
-	transitions []store.Transition
+// lockAll locks the distinct entries, in a fixed order so that batches
+// spanning several tasks cannot deadlock, and returns the unlock.
+func lockAll(entries []*entry) func() {
+	if len(entries) == 1 || !slices.ContainsFunc(entries, func(e *entry) bool { return e != entries[0] }) {
+		entries[0].mu.Lock()
+		return entries[0].mu.Unlock
+	}
+	distinct := slices.Clone(entries)
+	slices.SortFunc(distinct, func(a, b *entry) int { return strings.Compare(a.task.ID, b.task.ID) })
+	distinct = slices.Compact(distinct)
+	for _, e := range distinct {
+		e.mu.Lock()
+	}
+	return func() {
+		for _, e := range distinct {
+			e.mu.Unlock()
+		}
+	}
 }
 
-// add checks change i against the staged state and stages its effect.
-func (b *batch) add(i int, c store.Change) error {
-	e, ok := b.s.tasks[c.TaskID]
-	if !ok {
-		return record.Conflict(i, c, "unknown task")
-	}
-	if c.Step == "" {
-		t, ok := b.tasks[c.TaskID]
-		if !ok {
-			t = e.task
-		}
-		if t.State != c.From {
-			return record.Conflict(i, c, "task is %q, want %q", t.State, c.From)
-		}
-		t.State, t.UpdatedAt = c.To, c.At
-		b.tasks[c.TaskID] = t
-	} else {
-		if err := b.addStep(i, c, e); err != nil {
+// undo remembers what a change overwrote, so a batch that fails part-way
+// can be rolled back.
+type undo struct {
+	e    *entry
+	step int // -1 for the task
+	task store.Task
+	st   store.Step
+}
+
+// applyAll applies the changes in order, each checked against the state the
+// ones before it left; if one does not match, it restores what the others
+// overwrote and returns the conflict.
+func applyAll(cs []store.Change, entries []*entry) error {
+	var log []undo
+	for i, c := range cs {
+		u, err := applyOne(i, c, entries[i])
+		if err != nil {
+			for _, u := range slices.Backward(log) {
+				u.restore()
+			}
 			return err
 		}
+		if len(cs) > 1 {
+			log = append(log, u)
+		}
 	}
-	b.transitions = append(b.transitions, record.Transition(c))
 	return nil
 }
 
-func (b *batch) addStep(i int, c store.Change, e *entry) error {
-	k := stepKey{c.TaskID, c.Step}
-	st, ok := b.steps[k]
-	if !ok {
-		idx, found := e.index[c.Step]
-		if !found {
-			return record.Conflict(i, c, "unknown step")
+// applyOne checks change i against e and applies it, returning what it
+// overwrote.
+func applyOne(i int, c store.Change, e *entry) (undo, error) {
+	if c.Step == "" {
+		if e.task.State != c.From {
+			return undo{}, record.Conflict(i, c, "task is %q, want %q", e.task.State, c.From)
 		}
-		st = e.steps[idx]
+		u := undo{e: e, step: -1, task: e.task}
+		e.task.State, e.task.UpdatedAt = c.To, c.At
+		return u, nil
 	}
+	idx, ok := e.index[c.Step]
+	if !ok {
+		return undo{}, record.Conflict(i, c, "unknown step")
+	}
+	st := &e.steps[idx]
 	if st.State != c.From || st.Attempts != c.FromAttempt {
-		return record.Conflict(i, c, "step is %q attempt %d, want %q attempt %d",
+		return undo{}, record.Conflict(i, c, "step is %q attempt %d, want %q attempt %d",
 			st.State, st.Attempts, c.From, c.FromAttempt)
 	}
+	u := undo{e: e, step: idx, st: *st}
 	st.State, st.Attempts = c.To, c.Attempt
 	st.Result, st.Error, st.NextAttemptAt = c.Result, c.Error, c.NextAttemptAt
 	st.UpdatedAt = c.At
-	b.steps[k] = st
-	return nil
+	return u, nil
 }
 
-// commit writes the staged effects into the store.
-func (b *batch) commit() {
-	for id, t := range b.tasks {
-		b.s.tasks[id].task = t
+func (u undo) restore() {
+	if u.step < 0 {
+		u.e.task = u.task
+		return
 	}
-	for k, st := range b.steps {
-		e := b.s.tasks[k.task]
-		e.steps[e.index[k.step]] = st
-	}
-	for _, tr := range b.transitions {
-		e := b.s.tasks[tr.TaskID]
-		e.transitions = append(e.transitions, tr)
-	}
+	u.e.steps[u.step] = u.st
 }
 
 // Task implements store.Store.
@@ -203,7 +247,7 @@ func (s *Store) Steps(ctx context.Context, taskID string) ([]store.Step, error) 
 // Transitions implements store.Store.
 func (s *Store) Transitions(ctx context.Context, taskID string) ([]store.Transition, error) {
 	var out []store.Transition
-	err := s.read(ctx, taskID, func(e *entry) { out = slices.Clone(e.transitions) })
+	err := s.read(ctx, taskID, func(e *entry) { out = e.transitions.all() })
 	return out, err
 }
 
@@ -221,6 +265,8 @@ func (s *Store) read(ctx context.Context, id string, fn func(*entry)) error {
 	if !ok {
 		return fmt.Errorf("memory: task %q: %w", id, store.ErrNotFound)
 	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
 	fn(e)
 	return nil
 }
@@ -240,9 +286,11 @@ func (s *Store) ListTasks(ctx context.Context, f store.Filter) ([]store.Task, er
 		if f.Limit > 0 && len(out) == f.Limit {
 			break
 		}
+		e.mu.Lock()
 		if matches(e.task, f) {
 			out = append(out, record.CloneTask(e.task))
 		}
+		e.mu.Unlock()
 	}
 	return out, nil
 }
