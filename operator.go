@@ -65,7 +65,7 @@ func (s *scheduler) cancelRun(r *run, a Action) bool {
 	if r.cancelled == nil {
 		r.cancelled = &a
 	}
-	final, ok := r.finish(time.Now())
+	final, ok := r.finish()
 	r.mu.Unlock()
 	r.cancel(ErrTaskCancelled)
 	if ok {

@@ -164,7 +164,7 @@ func (r *run) requeue(i int) []work {
 // that record its end: complete when every step is done; otherwise, once
 // nothing is in flight, cancelled (its unstarted steps too) or in error.
 // Called with mu held.
-func (r *run) finish(now time.Time) ([]store.Change, bool) {
+func (r *run) finish() ([]store.Change, bool) {
 	var to TaskState
 	switch {
 	case r.ended:
@@ -181,6 +181,7 @@ func (r *run) finish(now time.Time) ([]store.Change, bool) {
 		return nil, false
 	}
 	r.ended = true
+	now := time.Now()
 	var by Action
 	if to == TaskCancelled {
 		by = *r.cancelled

@@ -182,29 +182,46 @@ func (s *scheduler) next() (work, bool) {
 	return w, true
 }
 
+// worker is one of the pool's goroutines; it reuses its change buffer for
+// the one-change writes of the hot path (stores do not keep what they are
+// given).
+type worker struct {
+	s   *scheduler
+	buf []store.Change
+}
+
 func (s *scheduler) work() {
 	defer s.wg.Done()
+	wk := &worker{s: s, buf: make([]store.Change, 1)}
 	for {
 		w, ok := s.next()
 		if !ok {
 			return
 		}
 		if w.step < 0 {
-			s.begin(w.r)
+			s.begin(wk, w.r)
 		} else {
-			s.attempt(w.r, w.step)
+			s.attempt(wk, w.r, w.step)
 		}
 	}
 }
 
+// apply durably writes one change through the worker's buffer.
+func (wk *worker) apply(ch store.Change) error {
+	wk.buf[0] = ch
+	err := wk.s.apply(wk.buf)
+	wk.buf[0] = store.Change{}
+	return err
+}
+
 // begin moves a new task to in_progress and queues its root steps.
-func (s *scheduler) begin(r *run) {
+func (s *scheduler) begin(wk *worker, r *run) {
 	r.mu.Lock()
 	cancelled := r.cancelled != nil
 	r.mu.Unlock()
 	if !cancelled { // a cancelled task goes from pending to cancelled
 		ch := store.Change{TaskID: r.id, From: string(TaskPending), To: string(TaskInProgress), At: time.Now()}
-		if err := s.apply([]store.Change{ch}); err != nil {
+		if err := wk.apply(ch); err != nil {
 			s.abandon(r, err)
 			return
 		}
@@ -218,14 +235,14 @@ func (s *scheduler) begin(r *run) {
 }
 
 // attempt claims step i of r, runs its handler and records the outcome.
-func (s *scheduler) attempt(r *run, i int) {
+func (s *scheduler) attempt(wk *worker, r *run, i int) {
 	ch, ok := r.claim(i, time.Now())
 	if !ok {
 		r.mu.Lock()
 		s.settle(r, nil)
 		return
 	}
-	if err := s.apply([]store.Change{ch}); err != nil {
+	if err := wk.apply(ch); err != nil {
 		s.abandon(r, err)
 		return
 	}
@@ -243,7 +260,7 @@ func (s *scheduler) attempt(r *run, i int) {
 		return // left in progress, for recovery
 	}
 	rec, delay := r.outcomeChange(i, ch.Attempt, ch.Error, out, time.Now())
-	if err := s.apply([]store.Change{rec}); err != nil {
+	if err := wk.apply(rec); err != nil {
 		s.abandon(r, err)
 		return
 	}
@@ -260,7 +277,7 @@ func (s *scheduler) attempt(r *run, i int) {
 // task ends if that was the last thing it waited for.
 func (s *scheduler) settle(r *run, ready []work) {
 	r.inflight--
-	final, ok := r.finish(time.Now())
+	final, ok := r.finish()
 	r.mu.Unlock()
 	s.push(ready...)
 	if ok {
@@ -310,7 +327,7 @@ func (s *scheduler) expire(r *run) {
 		return
 	}
 	r.failed, r.expired = true, true
-	final, ok := r.finish(time.Now())
+	final, ok := r.finish()
 	r.mu.Unlock()
 	r.cancel(ErrTaskDeadline)
 	if ok {

@@ -112,7 +112,10 @@ func (s *Store) Apply(ctx context.Context, changes []store.Change) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	cs, err := record.PrepareChanges(changes, time.Now())
+	// Small batches, the usual kind, are prepared on the stack.
+	var csBuf [4]store.Change
+	var entBuf [4]*entry
+	cs, err := record.AppendPrepared(csBuf[:0], changes, time.Now())
 	if err != nil {
 		return fmt.Errorf("memory: apply: %w", err)
 	}
@@ -124,14 +127,16 @@ func (s *Store) Apply(ctx context.Context, changes []store.Change) error {
 	if len(cs) == 0 {
 		return nil
 	}
-	entries := make([]*entry, len(cs))
+	entries := entBuf[:0]
 	for i, c := range cs {
-		if entries[i] = s.tasks[c.TaskID]; entries[i] == nil {
+		e := s.tasks[c.TaskID]
+		if e == nil {
 			return fmt.Errorf("memory: apply: %w", record.Conflict(i, c, "unknown task"))
 		}
+		entries = append(entries, e)
 	}
-	unlock := lockAll(entries)
-	defer unlock()
+	locked := lockAll(entries)
+	defer unlockAll(locked)
 	if err := applyAll(cs, entries); err != nil {
 		return fmt.Errorf("memory: apply: %w", err)
 	}
@@ -142,22 +147,23 @@ func (s *Store) Apply(ctx context.Context, changes []store.Change) error {
 }
 
 // lockAll locks the distinct entries, in a fixed order so that batches
-// spanning several tasks cannot deadlock, and returns the unlock.
-func lockAll(entries []*entry) func() {
-	if len(entries) == 1 || !slices.ContainsFunc(entries, func(e *entry) bool { return e != entries[0] }) {
-		entries[0].mu.Lock()
-		return entries[0].mu.Unlock
+// spanning several tasks cannot deadlock, and returns them for unlockAll.
+func lockAll(entries []*entry) []*entry {
+	distinct := entries[:1]
+	if slices.ContainsFunc(entries, func(e *entry) bool { return e != entries[0] }) {
+		distinct = slices.Clone(entries)
+		slices.SortFunc(distinct, func(a, b *entry) int { return strings.Compare(a.task.ID, b.task.ID) })
+		distinct = slices.Compact(distinct)
 	}
-	distinct := slices.Clone(entries)
-	slices.SortFunc(distinct, func(a, b *entry) int { return strings.Compare(a.task.ID, b.task.ID) })
-	distinct = slices.Compact(distinct)
 	for _, e := range distinct {
 		e.mu.Lock()
 	}
-	return func() {
-		for _, e := range distinct {
-			e.mu.Unlock()
-		}
+	return distinct
+}
+
+func unlockAll(entries []*entry) {
+	for _, e := range entries {
+		e.mu.Unlock()
 	}
 }
 

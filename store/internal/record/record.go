@@ -66,7 +66,12 @@ func PrepareTask(task store.Task, steps []store.Step) (store.Task, []store.Step,
 // PrepareChanges checks a batch for Apply and returns deep copies with times
 // in UTC; a zero At becomes now.
 func PrepareChanges(changes []store.Change, now time.Time) ([]store.Change, error) {
-	out := make([]store.Change, len(changes))
+	return AppendPrepared(make([]store.Change, 0, len(changes)), changes, now)
+}
+
+// AppendPrepared is PrepareChanges appending the copies to dst, so a caller
+// can keep them in memory of its own.
+func AppendPrepared(dst, changes []store.Change, now time.Time) ([]store.Change, error) {
 	for i, c := range changes {
 		if c.At.IsZero() {
 			c.At = now
@@ -78,9 +83,9 @@ func PrepareChanges(changes []store.Change, now time.Time) ([]store.Change, erro
 		c.NextAttemptAt = UTC(c.NextAttemptAt)
 		c.Result = cloneBytes(c.Result)
 		c.Error = CloneFailure(c.Error)
-		out[i] = c
+		dst = append(dst, c)
 	}
-	return out, nil
+	return dst, nil
 }
 
 // Conflict returns the error for change i of a batch that did not match; it
