@@ -190,20 +190,37 @@ type worker struct {
 	buf []store.Change
 }
 
+// work runs queued work until the scheduler stops. When an item makes
+// steps ready, the worker goes on with the first of them itself and queues
+// the rest: a task's next step skips the queue, and tasks already running
+// go before new ones.
 func (s *scheduler) work() {
 	defer s.wg.Done()
 	wk := &worker{s: s, buf: make([]store.Change, 1)}
+	var w work
+	var ready []work
 	for {
-		w, ok := s.next()
-		if !ok {
-			return
+		if len(ready) > 0 && !s.isStopping() {
+			w = ready[0]
+			s.push(ready[1:]...)
+		} else {
+			var ok bool
+			if w, ok = s.next(); !ok {
+				return
+			}
 		}
 		if w.step < 0 {
-			s.begin(wk, w.r)
+			ready = s.begin(wk, w.r)
 		} else {
-			s.attempt(wk, w.r, w.step)
+			ready = s.attempt(wk, w.r, w.step)
 		}
 	}
+}
+
+func (s *scheduler) isStopping() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stopping
 }
 
 // apply durably writes one change through the worker's buffer.
@@ -214,8 +231,8 @@ func (wk *worker) apply(ch store.Change) error {
 	return err
 }
 
-// begin moves a new task to in_progress and queues its root steps.
-func (s *scheduler) begin(wk *worker, r *run) {
+// begin moves a new task to in_progress and returns its root steps.
+func (s *scheduler) begin(wk *worker, r *run) []work {
 	r.mu.Lock()
 	cancelled := r.cancelled != nil
 	r.mu.Unlock()
@@ -223,28 +240,27 @@ func (s *scheduler) begin(wk *worker, r *run) {
 		ch := store.Change{TaskID: r.id, From: string(TaskPending), To: string(TaskInProgress), At: time.Now()}
 		if err := wk.apply(ch); err != nil {
 			s.abandon(r, err)
-			return
+			return nil
 		}
 	}
 	r.mu.Lock()
 	if !cancelled {
 		r.state = TaskInProgress
 	}
-	ready := r.ready()
-	s.settle(r, ready)
+	return s.settle(r, r.ready())
 }
 
-// attempt claims step i of r, runs its handler and records the outcome.
-func (s *scheduler) attempt(wk *worker, r *run, i int) {
+// attempt claims step i of r, runs its handler and records the outcome. It
+// returns the steps that became ready.
+func (s *scheduler) attempt(wk *worker, r *run, i int) []work {
 	ch, ok := r.claim(i, time.Now())
 	if !ok {
 		r.mu.Lock()
-		s.settle(r, nil)
-		return
+		return s.settle(r, nil)
 	}
 	if err := wk.apply(ch); err != nil {
 		s.abandon(r, err)
-		return
+		return nil
 	}
 	r.mu.Lock()
 	r.record(i, ch)
@@ -257,32 +273,33 @@ func (s *scheduler) attempt(wk *worker, r *run, i int) {
 	sc := &StepContext{run: r, spec: spec, attempt: ch.Attempt}
 	out := invoke(r.ctx, s.handlers.lookup(spec.Callable), sc, timeout)
 	if out.interrupted {
-		return // left in progress, for recovery
+		return nil // left in progress, for recovery
 	}
 	rec, delay := r.outcomeChange(i, ch.Attempt, ch.Error, out, time.Now())
 	if err := wk.apply(rec); err != nil {
 		s.abandon(r, err)
-		return
+		return nil
 	}
 	r.mu.Lock()
 	ready := r.record(i, rec)
 	if rec.To == string(StepWaitingForRetry) {
 		s.after(delay, func() { s.push(r.requeue(i)...) })
 	}
-	s.settle(r, ready)
+	return s.settle(r, ready)
 }
 
 // settle finishes a worker's turn on r, called with r.mu held, which it
-// releases: the work item is no longer in flight, ready is queued, and the
-// task ends if that was the last thing it waited for.
-func (s *scheduler) settle(r *run, ready []work) {
+// releases: the work item is no longer in flight, and the task ends if that
+// was the last thing it waited for. It returns ready, for the caller to run
+// or queue.
+func (s *scheduler) settle(r *run, ready []work) []work {
 	r.inflight--
 	final, ok := r.finish()
 	r.mu.Unlock()
-	s.push(ready...)
 	if ok {
 		s.end(r, final)
 	}
+	return ready
 }
 
 // after runs f after d, unless the scheduler stops first. f runs on its
@@ -406,7 +423,7 @@ func (s *scheduler) resume(r *run) {
 		}
 	}
 	r.inflight++ // settle's decrement balances it
-	s.settle(r, ready)
+	s.push(s.settle(r, ready)...)
 }
 
 // jitter returns d shortened at random, per JitterFraction.
