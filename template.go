@@ -21,10 +21,10 @@ import (
 // or time. Each is reported as a *TemplateError.
 const (
 	// maxTemplateBytes is the largest template file accepted.
-	maxTemplateBytes = 8 << 20
+	maxTemplateBytes = 32 << 20
 	// maxTemplateNodes bounds the YAML nodes visited in one file, aliases
 	// expanded, so that an alias bomb is an error rather than an outage.
-	maxTemplateNodes = 1 << 20
+	maxTemplateNodes = 4 << 20
 	// maxTemplateErrors bounds the problems reported for one file.
 	maxTemplateErrors = 100
 	// maxNamespaceLen is the longest namespace_name.

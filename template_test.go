@@ -3,6 +3,7 @@ package tasker
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -386,7 +387,7 @@ func TestParseTemplateRobustness(t *testing.T) {
 		{"binary garbage", "\x00\x01\x02", "YAML syntax error"},
 		{"deep nesting", strings.Repeat("[", 20000) + strings.Repeat("]", 20000), "exceeded max depth"},
 		{"alias bomb", head + oneStep + "input_schema:\n  x: &x\n    " + strings.ReplaceAll(bomb, "\n", "\n    ") + "\n  y: *x\n",
-			"more than 1048576 YAML nodes"},
+			fmt.Sprintf("more than %d YAML nodes", maxTemplateNodes)},
 		{"too big", head + oneStep + "description: \"" + strings.Repeat("x", maxTemplateBytes) + "\"\n", "file too large"},
 		{"merge into itself", head + oneStep + "input_schema: &m\n  type: object\n  <<: *m\n", "merge (<<) of a mapping into itself"},
 		{"merge of a scalar", head + oneStep + "input_schema:\n  <<: 3\n", "merge (<<) needs a mapping"},
