@@ -6,6 +6,7 @@ import (
 
 	"github.com/gotasker/tasker"
 	"github.com/gotasker/tasker/examples/ecommerce/orders"
+	"github.com/gotasker/tasker/store/memory"
 )
 
 // BenchmarkEcommerce runs the guide's five-step workflow with no-op handlers:
@@ -46,5 +47,61 @@ func BenchmarkEcommerce(b *testing.B) {
 			b.ReportMetric(float64(b.N)/secs, "tasks/s")
 			b.ReportMetric(float64(5*b.N)/secs, "steps/s")
 		})
+	}
+}
+
+// BenchmarkParseTemplate loads the guide's template from YAML: parse,
+// validate the DAG, compile the input schema.
+func BenchmarkParseTemplate(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := tasker.ParseTemplate("orders.yaml", orders.TemplateYAML); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkSubmit measures Submit alone (input validation and the atomic
+// write of the task and its five steps) on an engine that is not started,
+// so nothing runs.
+func BenchmarkSubmit(b *testing.B) {
+	for _, be := range backends {
+		b.Run(be.name, func(b *testing.B) {
+			eng, err := tasker.New(be.open(b), nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := eng.AddTemplates(ordersTemplate(b)); err != nil {
+				b.Fatal(err)
+			}
+			req := orderRequest(guideInput(orders.TokenSuccess))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := eng.Submit(context.Background(), req); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkDispatch measures the engine's cost per step, from readiness to
+// the recorded outcome (claim, handler call, completion, readiness of the
+// next): each iteration runs one step of a 1 → 1000 → 1 task of no-op
+// handlers on the memory store.
+func BenchmarkDispatch(b *testing.B) {
+	const width = 1000
+	eng := startEngine(b, memory.New(), map[string]tasker.StepHandler{"bench.noop": noop}, mustParseTB(b, wideYAML(width)))
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for n := 0; n < b.N; n += width + 2 {
+		id, err := eng.Submit(ctx, tasker.SubmitRequest{Namespace: "perf", Name: "wide"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := eng.Wait(ctx, id); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

@@ -72,7 +72,9 @@ func startEngine(t testing.TB, st store.Store, handlers map[string]tasker.StepHa
 	return eng
 }
 
-func mustParse(t *testing.T, yaml string) *tasker.Template {
+func mustParse(t *testing.T, yaml string) *tasker.Template { return mustParseTB(t, yaml) }
+
+func mustParseTB(t testing.TB, yaml string) *tasker.Template {
 	t.Helper()
 	tmpl, err := tasker.ParseTemplate(t.Name()+".yaml", []byte(yaml))
 	if err != nil {

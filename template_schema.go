@@ -79,8 +79,9 @@ func (t *Template) validateInput(input json.RawMessage) error {
 	if len(bytes.TrimSpace(input)) == 0 {
 		input = json.RawMessage("{}")
 	}
-	var doc any
-	if err := json.Unmarshal(input, &doc); err != nil {
+	if !json.Valid(input) {
+		var doc any
+		err := json.Unmarshal(input, &doc)
 		return &InputError{Template: t.String(), Violations: []Violation{{Path: "$", Message: "invalid JSON: " + err.Error()}}}
 	}
 	if t.schema == nil {
@@ -88,11 +89,14 @@ func (t *Template) validateInput(input json.RawMessage) error {
 	}
 	res, err := t.schema.Validate(gojsonschema.NewBytesLoader(input))
 	if err != nil {
-		return &InputError{Template: t.String(), Violations: []Violation{{Path: "$", Message: err.Error()}}}
+		return &InputError{Template: t.String(), Violations: []Violation{{Path: "$", Message: "invalid JSON: " + err.Error()}}}
 	}
 	if res.Valid() {
 		return nil
 	}
+	// Decoded only to name the violations' paths.
+	var doc any
+	_ = json.Unmarshal(input, &doc)
 	vs := make([]Violation, 0, len(res.Errors()))
 	for _, re := range res.Errors() {
 		vs = append(vs, Violation{Path: violationPath(doc, re), Message: re.Description()})
