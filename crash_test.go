@@ -1,0 +1,748 @@
+package tasker_test
+
+// The crash test: durability and recovery under real process death.
+//
+// TestCrashRecovery re-executes this test binary as a child process
+// (TestCrashChild, selected with -test.run and told its directory through the
+// TASKER_CRASH_CHILD environment variable; without it TestCrashChild skips).
+// The child opens a SQLite store in that directory, starts an engine with few
+// workers (Start resumes every unfinished task), submits a fixed set of tasks
+// of four DAG shapes, each with the idempotency key "crash-<n>" so that a
+// re-submission after a restart creates nothing, and waits for all of them.
+// Every handler first appends one line "<task id> <step name> <attempt>" to an
+// execution log, in one write to an O_APPEND file, so the line survives
+// SIGKILL (it is in the page cache).
+//
+// The parent starts the child, lets it run for a random 50–400 ms, kills it
+// with SIGKILL, and repeats. Then it runs the child once more to the end,
+// which must exit 0, and checks the store and the execution log: every task
+// exists once and completed, every result is right, no step ran after it
+// completed, every handler call has its in_progress transition in the audit
+// trail, no dependent started before its dependencies completed, and every
+// attempt a kill left in progress was recorded as interrupted and retried. It
+// logs, per kill, how many tasks and steps were complete and how many attempts
+// the kill cut short, and fails if four or more kills came while the child
+// was busy running handlers yet none of them cut an attempt short.
+//
+// Flags (after the package, e.g. go test -race -run TestCrash . -crash.cycles=20 -v):
+//
+//	-crash.cycles N  how many times the child is killed (default 8; at most 3 with -short)
+//	-crash.tasks N   how many tasks the child submits (default 600; at most 200 with -short)
+//	-crash.seed S    replays a run's kill timings (the seed is logged; 0, the
+//	                 default, picks one; the child's own timings stay random)
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gotasker/tasker"
+	"github.com/gotasker/tasker/store"
+	"github.com/gotasker/tasker/store/sqlite"
+)
+
+var (
+	crashCycles = flag.Int("crash.cycles", 8, "TestCrashRecovery: how many times the child is killed (3 with -short)")
+	crashSeed   = flag.Uint64("crash.seed", 0, "TestCrashRecovery: seed of the kill timings; 0 means a random one")
+	crashTasks  = flag.Int("crash.tasks", 600, "TestCrashRecovery: how many tasks the child submits (at most 200 with -short)")
+)
+
+const (
+	crashEnv      = "TASKER_CRASH_CHILD" // the child's directory; unset in the parent
+	crashWorkers  = 8                    // the child's Config.Workers: few, so the work outlasts several kills
+	crashDB       = "tasker.db"
+	crashLog      = "exec.log"
+	crashAttempts = 100 // every step's max_attempts: more than the kills can use up
+)
+
+// crashTemplateYAML are the DAG shapes of the crash test. Every step of a
+// template calls the same callable, "crash.<template name>", whose handler
+// returns {"step": name, "sum": 1 + the sum of its dependencies' sums}, a root
+// step adding the task's input n. The flaky template's "flaky" step also fails
+// retryably on its first attempt, so tasks wait for retries across crashes.
+var crashTemplateYAML = []string{`
+name: diamond
+namespace_name: crash
+version: "1.0.0"
+description: "The guide's five steps: validate → (payment ‖ inventory) → order → confirm"
+steps:
+  - name: validate_cart
+    handler: {callable: crash.diamond}
+    retry: &retry {max_attempts: 100, backoff: constant, backoff_base_ms: 3, max_backoff_ms: 3}
+  - name: process_payment
+    handler: {callable: crash.diamond}
+    dependencies: [validate_cart]
+    retry: *retry
+  - name: update_inventory
+    handler: {callable: crash.diamond}
+    dependencies: [validate_cart]
+    retry: *retry
+  - name: create_order
+    handler: {callable: crash.diamond}
+    dependencies: [process_payment, update_inventory]
+    retry: *retry
+  - name: send_confirmation
+    handler: {callable: crash.diamond}
+    dependencies: [create_order]
+    retry: *retry
+input_schema:
+  type: object
+  required: [n]
+  properties:
+    n: {type: integer}
+`, `
+name: chain
+namespace_name: crash
+version: "1.0.0"
+steps:
+  - name: s1
+    handler: {callable: crash.chain}
+    retry: &retry {max_attempts: 100, backoff: constant, backoff_base_ms: 3, max_backoff_ms: 3}
+  - {name: s2, handler: {callable: crash.chain}, dependencies: [s1], retry: *retry}
+  - {name: s3, handler: {callable: crash.chain}, dependencies: [s2], retry: *retry}
+  - {name: s4, handler: {callable: crash.chain}, dependencies: [s3], retry: *retry}
+  - {name: s5, handler: {callable: crash.chain}, dependencies: [s4], retry: *retry}
+  - {name: s6, handler: {callable: crash.chain}, dependencies: [s5], retry: *retry}
+`, `
+name: fan
+namespace_name: crash
+version: "1.0.0"
+description: "1 → 8 → 1"
+steps:
+  - name: split
+    handler: {callable: crash.fan}
+    retry: &retry {max_attempts: 100, backoff: constant, backoff_base_ms: 3, max_backoff_ms: 3}
+  - {name: w1, handler: {callable: crash.fan}, dependencies: [split], retry: *retry}
+  - {name: w2, handler: {callable: crash.fan}, dependencies: [split], retry: *retry}
+  - {name: w3, handler: {callable: crash.fan}, dependencies: [split], retry: *retry}
+  - {name: w4, handler: {callable: crash.fan}, dependencies: [split], retry: *retry}
+  - {name: w5, handler: {callable: crash.fan}, dependencies: [split], retry: *retry}
+  - {name: w6, handler: {callable: crash.fan}, dependencies: [split], retry: *retry}
+  - {name: w7, handler: {callable: crash.fan}, dependencies: [split], retry: *retry}
+  - {name: w8, handler: {callable: crash.fan}, dependencies: [split], retry: *retry}
+  - name: join
+    handler: {callable: crash.fan}
+    dependencies: [w1, w2, w3, w4, w5, w6, w7, w8]
+    retry: *retry
+`, `
+name: flaky
+namespace_name: crash
+version: "1.0.0"
+steps:
+  - name: fetch
+    handler: {callable: crash.flaky}
+    retry: &retry {max_attempts: 100, backoff: constant, backoff_base_ms: 3, max_backoff_ms: 3}
+  - name: flaky
+    handler:
+      callable: crash.flaky
+      initialization: {fail_first_attempt: true}
+    dependencies: [fetch]
+    retry: *retry
+  - {name: side, handler: {callable: crash.flaky}, dependencies: [fetch], retry: *retry}
+  - {name: finish, handler: {callable: crash.flaky}, dependencies: [flaky, side], retry: *retry}
+`}
+
+// crashResult is what every crash-test step returns.
+type crashResult struct {
+	Step string `json:"step"`
+	Sum  int    `json:"sum"`
+}
+
+// crashInput is every crash-test task's input.
+type crashInput struct {
+	N int `json:"n"`
+}
+
+// crashCodeFirstAttempt is the code of the flaky step's planned failure.
+const crashCodeFirstAttempt = "FIRST_ATTEMPT"
+
+func crashTemplates(t testing.TB) []*tasker.Template {
+	t.Helper()
+	var ts []*tasker.Template
+	for i, y := range crashTemplateYAML {
+		tmpl, err := tasker.ParseTemplate(fmt.Sprintf("crash_%d.yaml", i), []byte(y))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ts = append(ts, tmpl)
+	}
+	return ts
+}
+
+// crashRequest is the request of task n: its template, input and key are
+// functions of n alone, so every run of the child submits the same set.
+func crashRequest(ts []*tasker.Template, n int) tasker.SubmitRequest {
+	tmpl := ts[n%len(ts)]
+	return tasker.SubmitRequest{
+		Namespace: tmpl.Namespace, Name: tmpl.Name, Version: tmpl.Version,
+		Context: crashInput{N: n}, Initiator: "test:crash", Reason: "crash test",
+		IdempotencyKey: fmt.Sprintf("crash-%d", n),
+	}
+}
+
+// crashHandler is the handler of every step of tmpl. It logs the attempt
+// before anything else, sleeps 0–5 ms, and returns its step's sum, computed
+// from the task input and its dependencies' results.
+func crashHandler(tmpl *tasker.Template, logf *os.File) tasker.HandlerFunc {
+	return func(ctx context.Context, sc *tasker.StepContext) (any, error) {
+		line := fmt.Sprintf("%s %s %d\n", sc.TaskID(), sc.StepName(), sc.Attempt())
+		if _, err := logf.Write([]byte(line)); err != nil {
+			return nil, &tasker.StepError{Message: "execution log: " + err.Error(), Type: tasker.ErrorPermanent}
+		}
+		select {
+		case <-time.After(time.Duration(rand.IntN(5001)) * time.Microsecond):
+		case <-ctx.Done():
+			return nil, context.Cause(ctx)
+		}
+		spec := tmpl.Step(sc.StepName())
+		sum := 1
+		if len(spec.Dependencies) == 0 {
+			var in crashInput
+			if err := sc.DecodeInput(&in); err != nil {
+				return nil, &tasker.StepError{Message: err.Error(), Type: tasker.ErrorPermanent}
+			}
+			sum += in.N
+		}
+		for _, dep := range spec.Dependencies {
+			var r crashResult
+			if err := sc.DependencyResult(dep, &r); err != nil || r.Step != dep {
+				return nil, &tasker.StepError{Message: fmt.Sprintf("dependency %s: %+v, %v", dep, r, err), Type: tasker.ErrorPermanent}
+			}
+			sum += r.Sum
+		}
+		var init struct {
+			FailFirstAttempt bool `json:"fail_first_attempt"`
+		}
+		if err := sc.Initialization(&init); err != nil {
+			return nil, &tasker.StepError{Message: err.Error(), Type: tasker.ErrorPermanent}
+		}
+		if init.FailFirstAttempt && sc.Attempt() == 1 {
+			return nil, &tasker.StepError{Message: "first attempt fails", Type: tasker.ErrorRetryable,
+				Code: crashCodeFirstAttempt, Retryable: true}
+		}
+		return crashResult{Step: sc.StepName(), Sum: sum}, nil
+	}
+}
+
+// TestCrashChild is the child process of TestCrashRecovery; it skips unless
+// TASKER_CRASH_CHILD names its directory.
+func TestCrashChild(t *testing.T) {
+	dir := os.Getenv(crashEnv)
+	if dir == "" {
+		t.Skip("the child process of TestCrashRecovery; runs only when " + crashEnv + " is set")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	logf, err := os.OpenFile(filepath.Join(dir, crashLog), os.O_APPEND|os.O_WRONLY|os.O_CREATE, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logf.Close()
+	st, err := sqlite.Open(filepath.Join(dir, crashDB), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	eng, err := tasker.New(st, &tasker.Config{Workers: crashWorkers})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := crashTemplates(t)
+	for _, tmpl := range ts {
+		if err := eng.Register("crash."+tmpl.Name, crashHandler(tmpl, logf)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := eng.AddTemplates(ts...); err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now()
+	if err := eng.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := eng.Stop(ctx); err != nil {
+			t.Errorf("Stop: %v", err)
+		}
+	}()
+	ids := make([]string, *crashTasks)
+	for n := range ids {
+		if ids[n], err = eng.Submit(ctx, crashRequest(ts, n)); err != nil {
+			t.Fatalf("Submit crash-%d: %v", n, err)
+		}
+	}
+	t.Logf("started and submitted in %v", time.Since(t0))
+	for n, id := range ids {
+		task, err := eng.Wait(ctx, id)
+		if err != nil {
+			t.Fatalf("Wait crash-%d (%s): %v", n, id, err)
+		}
+		if task.State != tasker.TaskComplete {
+			t.Errorf("task crash-%d (%s) is %s, want complete", n, id, task.State)
+		}
+	}
+	t.Logf("every task complete after %v", time.Since(t0))
+}
+
+// crashChild is one run of the child process.
+type crashChild struct {
+	cmd  *exec.Cmd
+	out  bytes.Buffer
+	done chan struct{}
+	err  error // cmd.Wait's, once done is closed
+}
+
+func startCrashChild(t *testing.T, dir string, tasks int) *crashChild {
+	t.Helper()
+	c := &crashChild{done: make(chan struct{})}
+	c.cmd = exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1", "-test.v",
+		"-crash.tasks="+strconv.Itoa(tasks))
+	c.cmd.Env = append(os.Environ(), crashEnv+"="+dir)
+	c.cmd.Stdout, c.cmd.Stderr = &c.out, &c.out
+	if err := c.cmd.Start(); err != nil {
+		t.Fatalf("start child: %v", err)
+	}
+	go func() {
+		c.err = c.cmd.Wait()
+		close(c.done)
+	}()
+	return c
+}
+
+// killAfter kills the child with SIGKILL after d, unless it exits first,
+// and waits for it; it reports whether the kill happened.
+func (c *crashChild) killAfter(t *testing.T, d time.Duration) bool {
+	t.Helper()
+	select {
+	case <-c.done:
+		return false
+	case <-time.After(d):
+	}
+	if err := c.cmd.Process.Kill(); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		t.Fatalf("kill child: %v", err)
+	}
+	<-c.done
+	return true
+}
+
+func TestCrashRecovery(t *testing.T) {
+	if os.Getenv(crashEnv) != "" {
+		t.Skip("in the child process")
+	}
+	cycles, tasks := *crashCycles, *crashTasks
+	if testing.Short() {
+		cycles, tasks = min(cycles, 3), min(tasks, 200)
+	}
+	if tasks < 1 {
+		t.Fatalf("-crash.tasks=%d: want at least 1", tasks)
+	}
+	if cycles+2 >= crashAttempts {
+		t.Fatalf("-crash.cycles=%d: at most %d, or steps may run out of attempts", cycles, crashAttempts-3)
+	}
+	seed := *crashSeed
+	if seed == 0 {
+		seed = rand.Uint64()
+	}
+	t.Logf("seed %d (-crash.seed=%d replays the kill timings), %d cycles, %d tasks", seed, seed, cycles, tasks)
+	rng := rand.New(rand.NewPCG(seed, 0))
+	dir := t.TempDir()
+	ts := crashTemplates(t)
+
+	// A kill is busy if handlers ran in its cycle and the tasks created so
+	// far still had plenty of pending steps: it then almost always cuts some
+	// attempt short.
+	cut := make(map[crashAttempt]int) // attempts left in progress by a kill → the cycle
+	busy, logLines := 0, 0
+	for cycle := 1; cycle <= cycles; cycle++ {
+		d := time.Duration(50+rng.IntN(351)) * time.Millisecond
+		c := startCrashChild(t, dir, tasks)
+		if !c.killAfter(t, d) {
+			if c.err != nil {
+				t.Fatalf("cycle %d: child exited before the kill: %v\n%s", cycle, c.err, c.out.Bytes())
+			}
+			t.Logf("cycle %d: child finished every task within %v, before the kill: %s", cycle, d, crashSnapshot(t, dir))
+			continue
+		}
+		s := crashSnapshot(t, dir)
+		for _, a := range s.inProgress {
+			if _, ok := cut[a]; !ok {
+				cut[a] = cycle
+			}
+		}
+		if s.logLines > logLines && s.pending() >= crashWorkers {
+			busy++
+		}
+		logLines = s.logLines
+		t.Logf("cycle %d: killed after %v: %s", cycle, d, s)
+	}
+
+	start := time.Now()
+	c := startCrashChild(t, dir, tasks)
+	if c.killAfter(t, 2*time.Minute) {
+		t.Fatalf("final run: child still running after 2 min, killed\n%s", c.out.Bytes())
+	}
+	if c.err != nil || !bytes.Contains(c.out.Bytes(), []byte("--- PASS: TestCrashChild")) {
+		t.Fatalf("final run: child failed: %v\n%s", c.err, c.out.Bytes())
+	}
+	t.Logf("final run: all tasks done in %v: %s", time.Since(start).Round(time.Millisecond), crashSnapshot(t, dir))
+
+	crashVerify(t, dir, ts, tasks, cut)
+	t.Logf("%d of %d kills were busy; the kills left %d attempts in progress", busy, cycles, len(cut))
+	// A busy kill finds no attempt in progress now and then (a few per cent:
+	// the claims were waiting on a checkpoint of the database, say); four in
+	// a row is no longer chance.
+	if busy >= 4 && len(cut) == 0 {
+		t.Errorf("%d kills came while handlers were running, yet none left a step in progress", busy)
+	}
+}
+
+// crashAttempt names one attempt of one step.
+type crashAttempt struct {
+	task, step string
+	attempt    int
+}
+
+// crashFigures is what the store and the log hold after a kill.
+type crashFigures struct {
+	exists                         bool
+	tasks, tasksDone               int
+	steps, stepsDone, stepsWaiting int
+	inProgress                     []crashAttempt // steps the kill cut short
+	logLines                       int
+}
+
+// pending is how many steps of the stored tasks have not started yet.
+func (f crashFigures) pending() int {
+	return f.steps - f.stepsDone - f.stepsWaiting - len(f.inProgress)
+}
+
+func (f crashFigures) String() string {
+	if !f.exists {
+		return fmt.Sprintf("no store yet, %d log lines", f.logLines)
+	}
+	return fmt.Sprintf("tasks %d (%d complete), steps %d (%d complete, %d waiting for retry, %d in progress: interrupted), %d log lines",
+		f.tasks, f.tasksDone, f.steps, f.stepsDone, f.stepsWaiting, len(f.inProgress), f.logLines)
+}
+
+// crashSnapshot reads the figures of dir while no child runs. The child may
+// have been killed before it created the store.
+func crashSnapshot(t *testing.T, dir string) crashFigures {
+	t.Helper()
+	var f crashFigures
+	if lines, err := os.ReadFile(filepath.Join(dir, crashLog)); err == nil {
+		f.logLines = bytes.Count(lines, []byte("\n"))
+	}
+	if _, err := os.Stat(filepath.Join(dir, crashDB)); errors.Is(err, os.ErrNotExist) {
+		return f
+	}
+	f.exists = true
+	st, err := sqlite.Open(filepath.Join(dir, crashDB), nil)
+	if err != nil {
+		t.Fatalf("open the store after a kill: %v", err)
+	}
+	defer st.Close()
+	ctx := context.Background()
+	tasks, err := st.ListTasks(ctx, store.Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, task := range tasks {
+		f.tasks++
+		if task.State == string(tasker.TaskComplete) {
+			f.tasksDone++
+		}
+		steps, err := st.Steps(ctx, task.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range steps {
+			f.steps++
+			switch tasker.StepState(s.State) {
+			case tasker.StepComplete:
+				f.stepsDone++
+			case tasker.StepWaitingForRetry:
+				f.stepsWaiting++
+			case tasker.StepInProgress:
+				f.inProgress = append(f.inProgress, crashAttempt{task.ID, s.Name, s.Attempts})
+			}
+		}
+	}
+	return f
+}
+
+// crashReadLog reads the execution log: how many times each attempt ran.
+func crashReadLog(t *testing.T, dir string) map[crashAttempt]int {
+	t.Helper()
+	f, err := os.Open(filepath.Join(dir, crashLog))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	runs := make(map[crashAttempt]int)
+	sc := bufio.NewScanner(f)
+	for n := 1; sc.Scan(); n++ {
+		fields := strings.Fields(sc.Text())
+		var a crashAttempt
+		var err error
+		if len(fields) == 3 {
+			a.task, a.step = fields[0], fields[1]
+			a.attempt, err = strconv.Atoi(fields[2])
+		}
+		if len(fields) != 3 || err != nil {
+			t.Fatalf("execution log line %d is malformed: %q", n, sc.Text())
+		}
+		runs[a]++
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return runs
+}
+
+// crashVerify checks the store and the execution log once every task is
+// done; cut lists the attempts the kills left in progress.
+func crashVerify(t *testing.T, dir string, ts []*tasker.Template, tasks int, cut map[crashAttempt]int) {
+	st, err := sqlite.Open(filepath.Join(dir, crashDB), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	eng, err := tasker.New(st, nil) // never started: it only reads
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Stop(context.Background())
+	if err := eng.AddTemplates(ts...); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	list, err := eng.List(ctx, tasker.TaskFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runs := crashReadLog(t, dir)
+	for a, n := range runs {
+		if n > 1 {
+			t.Errorf("task %s step %s attempt %d ran %d times", a.task, a.step, a.attempt, n)
+		}
+	}
+
+	byKey := make(map[string]string) // idempotency key → task ID
+	for _, task := range list {
+		if prev, dup := byKey[task.IdempotencyKey]; dup {
+			t.Errorf("key %q has two tasks: %s and %s", task.IdempotencyKey, prev, task.ID)
+		}
+		byKey[task.IdempotencyKey] = task.ID
+	}
+	if len(list) != tasks {
+		t.Errorf("store has %d tasks, want %d", len(list), tasks)
+	}
+	v := crashVerifier{t: t, st: st, runs: runs, byStep: make(map[[2]string][]int),
+		logged: make(map[crashAttempt]bool), retried: make(map[crashAttempt]bool), cut: cut}
+	for a := range runs {
+		k := [2]string{a.task, a.step}
+		v.byStep[k] = append(v.byStep[k], a.attempt)
+	}
+	for n := range tasks {
+		key := fmt.Sprintf("crash-%d", n)
+		id, ok := byKey[key]
+		if !ok {
+			t.Errorf("no task has key %s", key)
+			continue
+		}
+		task, err := eng.Get(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v.task(ts[n%len(ts)], n, task)
+	}
+	for a := range runs {
+		if !v.logged[a] {
+			t.Errorf("log line %s %s %d belongs to no task of the store", a.task, a.step, a.attempt)
+		}
+	}
+
+	recovered := 0
+	for a, cycle := range cut {
+		if v.retried[a] {
+			recovered++
+		} else {
+			t.Errorf("task %s step %s attempt %d was in progress at kill %d, but no in_progress → waiting_for_retry of that attempt is recorded",
+				a.task, a.step, a.attempt, cycle)
+		}
+	}
+	t.Logf("verified %d tasks, %d steps, %d handler runs: %d attempts cut short by the kills and recorded as interrupted (%d steps end with code %s), "+
+		"%d planned first-attempt failures, %d claimed attempts that never reached their handler",
+		len(list), v.steps, len(runs), recovered, v.interruptedCode, tasker.CodeInterrupted, v.planned, v.unlogged)
+}
+
+// crashVerifier checks tasks one by one and keeps the figures.
+type crashVerifier struct {
+	t       *testing.T
+	st      store.Store
+	runs    map[crashAttempt]int  // the execution log
+	byStep  map[[2]string][]int   // the execution log: task and step → attempts run
+	logged  map[crashAttempt]bool // log lines matched to an in_progress transition
+	retried map[crashAttempt]bool // attempts that went in_progress → waiting_for_retry
+	cut     map[crashAttempt]int  // attempts the kills left in progress
+
+	steps, planned, unlogged, interruptedCode int
+}
+
+func (v *crashVerifier) task(tmpl *tasker.Template, n int, task *tasker.Task) {
+	t := v.t
+	t.Helper()
+	if task.Namespace != tmpl.Namespace || task.Name != tmpl.Name {
+		t.Errorf("task crash-%d (%s) is a %s/%s, want %s", n, task.ID, task.Namespace, task.Name, tmpl)
+		return
+	}
+	var in crashInput
+	if err := json.Unmarshal(task.Context, &in); err != nil || in.N != n {
+		t.Errorf("task crash-%d (%s): input %s, want n=%d", n, task.ID, task.Context, n)
+	}
+	if task.State != tasker.TaskComplete {
+		t.Errorf("task crash-%d (%s) is %s, want complete", n, task.ID, task.State)
+	}
+	var moves []string
+	for _, tr := range task.Transitions {
+		moves = append(moves, tr.From+"→"+tr.To)
+	}
+	if want := []string{"pending→in_progress", "in_progress→complete"}; !slices.Equal(moves, want) {
+		t.Errorf("task crash-%d (%s): task transitions %v, want %v", n, task.ID, moves, want)
+	}
+
+	// The store's trail, in apply order, gives each transition a position.
+	trail, err := v.st.Transitions(context.Background(), task.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	completedAt := make(map[string]int) // step → position of its complete transition
+	for i, tr := range trail {
+		if tr.To == string(tasker.StepComplete) && tr.Step != "" {
+			completedAt[tr.Step] = i
+		}
+	}
+	sums := make(map[string]int)
+	for _, spec := range tmpl.Steps {
+		s := task.Step(spec.Name)
+		if s == nil {
+			t.Errorf("task crash-%d (%s) has no step %s", n, task.ID, spec.Name)
+			continue
+		}
+		v.steps++
+		sum := 1
+		if len(spec.Dependencies) == 0 {
+			sum += n
+		}
+		for _, d := range spec.Dependencies {
+			sum += sums[d]
+		}
+		sums[spec.Name] = sum
+		v.step(task, s, crashResult{Step: spec.Name, Sum: sum})
+		v.order(task, spec, trail, completedAt)
+	}
+}
+
+// step checks one step: its result, its trail, and the log lines of it.
+func (v *crashVerifier) step(task *tasker.Task, s *tasker.Step, want crashResult) {
+	t := v.t
+	t.Helper()
+	where := fmt.Sprintf("task %s step %s", task.ID, s.Name)
+	var got crashResult
+	if s.State != tasker.StepComplete || json.Unmarshal(s.Result, &got) != nil || got != want {
+		t.Errorf("%s: %s with result %s, want complete with %+v", where, s.State, s.Result, want)
+	}
+	if s.LastError != nil && s.LastError.Code == tasker.CodeInterrupted {
+		v.interruptedCode++
+	}
+	state, attempt, completed := string(tasker.StepPending), 0, 0
+	for _, tr := range s.Transitions {
+		if tr.From != state {
+			t.Errorf("%s: transition %s→%s (attempt %d) from state %s", where, tr.From, tr.To, tr.Attempt, state)
+		}
+		next := attempt
+		if tr.To == string(tasker.StepInProgress) {
+			next++
+			a := crashAttempt{task.ID, s.Name, tr.Attempt}
+			switch _, killed := v.cut[a]; {
+			case v.runs[a] > 0:
+				v.logged[a] = true
+			case killed:
+				v.unlogged++ // claimed, then killed before its handler ran
+			default:
+				t.Errorf("%s: attempt %d was claimed but its handler never ran, and no kill cut it short", where, a.attempt)
+			}
+		}
+		if tr.Attempt != next {
+			t.Errorf("%s: transition %s→%s has attempt %d, want %d", where, tr.From, tr.To, tr.Attempt, next)
+		}
+		switch tr.To {
+		case string(tasker.StepComplete):
+			completed = tr.Attempt
+		case string(tasker.StepWaitingForRetry):
+			// A retry is either recovery's, of an attempt a kill cut
+			// short, or the flaky step's planned one.
+			a := crashAttempt{task.ID, s.Name, tr.Attempt}
+			v.retried[a] = true
+			switch _, killed := v.cut[a]; {
+			case killed:
+			case s.Name == "flaky" && tr.Attempt == 1:
+				v.planned++
+			default:
+				t.Errorf("%s: attempt %d failed and was retried, yet it is neither the planned failure nor cut short by a kill (last error %+v)",
+					where, tr.Attempt, s.LastError)
+			}
+		}
+		state, attempt = tr.To, tr.Attempt
+	}
+	if state != string(tasker.StepComplete) || completed != s.Attempts {
+		t.Errorf("%s: trail ends in %s at attempt %d; the step says %s after %d attempts", where, state, attempt, s.State, s.Attempts)
+	}
+	if completed > 0 && v.runs[crashAttempt{task.ID, s.Name, completed}] == 0 {
+		t.Errorf("%s: completed in attempt %d, but the handler never logged that attempt", where, completed)
+	}
+	for _, a := range v.byStep[[2]string{task.ID, s.Name}] {
+		if completed > 0 && a > completed {
+			t.Errorf("%s: ran attempt %d after completing in attempt %d", where, a, completed)
+		}
+		if !v.logged[crashAttempt{task.ID, s.Name, a}] {
+			t.Errorf("%s: the handler ran attempt %d, which has no in_progress transition", where, a)
+		}
+	}
+}
+
+// order checks that every attempt of a step started after each of its
+// dependencies completed, in apply order and in time.
+func (v *crashVerifier) order(task *tasker.Task, spec *tasker.StepSpec, trail []store.Transition, completedAt map[string]int) {
+	t := v.t
+	t.Helper()
+	for i, tr := range trail {
+		if tr.Step != spec.Name || tr.To != string(tasker.StepInProgress) {
+			continue
+		}
+		for _, d := range spec.Dependencies {
+			j, ok := completedAt[d]
+			if !ok || j > i || tr.At.Before(trail[j].At) {
+				var at time.Time
+				if ok {
+					at = trail[j].At
+				}
+				t.Errorf("task %s: step %s attempt %d started at %s (position %d) before dependency %s completed (at %s, position %d, found %v)",
+					task.ID, spec.Name, tr.Attempt, tr.At.Format(time.RFC3339Nano), i, d, at.Format(time.RFC3339Nano), j, ok)
+			}
+		}
+	}
+}
