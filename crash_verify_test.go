@@ -1,0 +1,362 @@
+package tasker_test
+
+// The checks of TestCrashRecovery: what the store and the execution log
+// must show after the kills. See crash_test.go.
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gotasker/tasker"
+	"github.com/gotasker/tasker/store"
+	"github.com/gotasker/tasker/store/sqlite"
+)
+
+// crashAttempt names one attempt of one step.
+type crashAttempt struct {
+	task, step string
+	attempt    int
+}
+
+// crashFigures is what the store and the log hold after a kill.
+type crashFigures struct {
+	exists                         bool
+	tasks, tasksDone               int
+	steps, stepsDone, stepsWaiting int
+	inProgress                     []crashAttempt // steps the kill cut short
+	logLines                       int
+}
+
+// pending is how many steps of the stored tasks have not started yet.
+func (f crashFigures) pending() int {
+	return f.steps - f.stepsDone - f.stepsWaiting - len(f.inProgress)
+}
+
+func (f crashFigures) String() string {
+	if !f.exists {
+		return fmt.Sprintf("no store yet, %d log lines", f.logLines)
+	}
+	return fmt.Sprintf("tasks %d (%d complete), steps %d (%d complete, %d waiting for retry, %d in progress: interrupted), %d log lines",
+		f.tasks, f.tasksDone, f.steps, f.stepsDone, f.stepsWaiting, len(f.inProgress), f.logLines)
+}
+
+// crashSnapshot reads the figures of dir while no child runs. The child may
+// have been killed before it created the store.
+func crashSnapshot(t *testing.T, dir string) crashFigures {
+	t.Helper()
+	var f crashFigures
+	if lines, err := os.ReadFile(filepath.Join(dir, crashLog)); err == nil {
+		f.logLines = bytes.Count(lines, []byte("\n"))
+	}
+	if _, err := os.Stat(filepath.Join(dir, crashDB)); errors.Is(err, os.ErrNotExist) {
+		return f
+	}
+	f.exists = true
+	st, err := sqlite.Open(filepath.Join(dir, crashDB), nil)
+	if err != nil {
+		t.Fatalf("open the store after a kill: %v", err)
+	}
+	defer st.Close()
+	ctx := context.Background()
+	tasks, err := st.ListTasks(ctx, store.Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, task := range tasks {
+		f.tasks++
+		if task.State == string(tasker.TaskComplete) {
+			f.tasksDone++
+		}
+		steps, err := st.Steps(ctx, task.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range steps {
+			f.steps++
+			switch tasker.StepState(s.State) {
+			case tasker.StepComplete:
+				f.stepsDone++
+			case tasker.StepWaitingForRetry:
+				f.stepsWaiting++
+			case tasker.StepInProgress:
+				f.inProgress = append(f.inProgress, crashAttempt{task.ID, s.Name, s.Attempts})
+			}
+		}
+	}
+	return f
+}
+
+// crashReadLog reads the execution log: how many times each attempt ran.
+func crashReadLog(t *testing.T, dir string) map[crashAttempt]int {
+	t.Helper()
+	f, err := os.Open(filepath.Join(dir, crashLog))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	runs := make(map[crashAttempt]int)
+	sc := bufio.NewScanner(f)
+	for n := 1; sc.Scan(); n++ {
+		fields := strings.Fields(sc.Text())
+		var a crashAttempt
+		var err error
+		if len(fields) == 3 {
+			a.task, a.step = fields[0], fields[1]
+			a.attempt, err = strconv.Atoi(fields[2])
+		}
+		if len(fields) != 3 || err != nil {
+			t.Fatalf("execution log line %d is malformed: %q", n, sc.Text())
+		}
+		runs[a]++
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return runs
+}
+
+// crashVerify checks the store and the execution log once every task is
+// done; cut lists the attempts the kills left in progress.
+func crashVerify(t *testing.T, dir string, ts []*tasker.Template, tasks int, cut map[crashAttempt]int) {
+	st, err := sqlite.Open(filepath.Join(dir, crashDB), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	eng, err := tasker.New(st, nil) // never started: it only reads
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Stop(context.Background())
+	if err := eng.AddTemplates(ts...); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	list, err := eng.List(ctx, tasker.TaskFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runs := crashReadLog(t, dir)
+	for a, n := range runs {
+		if n > 1 {
+			t.Errorf("task %s step %s attempt %d ran %d times", a.task, a.step, a.attempt, n)
+		}
+	}
+
+	byKey := make(map[string]string) // idempotency key → task ID
+	for _, task := range list {
+		if prev, dup := byKey[task.IdempotencyKey]; dup {
+			t.Errorf("key %q has two tasks: %s and %s", task.IdempotencyKey, prev, task.ID)
+		}
+		byKey[task.IdempotencyKey] = task.ID
+	}
+	if len(list) != tasks {
+		t.Errorf("store has %d tasks, want %d", len(list), tasks)
+	}
+	v := crashVerifier{t: t, st: st, runs: runs, byStep: make(map[[2]string][]int),
+		logged: make(map[crashAttempt]bool), retried: make(map[crashAttempt]bool), cut: cut}
+	for a := range runs {
+		k := [2]string{a.task, a.step}
+		v.byStep[k] = append(v.byStep[k], a.attempt)
+	}
+	for n := range tasks {
+		key := fmt.Sprintf("crash-%d", n)
+		id, ok := byKey[key]
+		if !ok {
+			t.Errorf("no task has key %s", key)
+			continue
+		}
+		task, err := eng.Get(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v.task(ts[n%len(ts)], n, task)
+	}
+	for a := range runs {
+		if !v.logged[a] {
+			t.Errorf("log line %s %s %d belongs to no task of the store", a.task, a.step, a.attempt)
+		}
+	}
+
+	recovered := 0
+	for a, cycle := range cut {
+		if v.retried[a] {
+			recovered++
+		} else {
+			t.Errorf("task %s step %s attempt %d was in progress at kill %d, but no in_progress → waiting_for_retry of that attempt is recorded",
+				a.task, a.step, a.attempt, cycle)
+		}
+	}
+	t.Logf("verified %d tasks, %d steps, %d handler runs: %d attempts cut short by the kills and recorded as interrupted (%d steps end with code %s), "+
+		"%d planned first-attempt failures, %d claimed attempts that never reached their handler",
+		len(list), v.steps, len(runs), recovered, v.interruptedCode, tasker.CodeInterrupted, v.planned, v.unlogged)
+}
+
+// crashVerifier checks tasks one by one and keeps the figures.
+type crashVerifier struct {
+	t       *testing.T
+	st      store.Store
+	runs    map[crashAttempt]int  // the execution log
+	byStep  map[[2]string][]int   // the execution log: task and step → attempts run
+	logged  map[crashAttempt]bool // log lines matched to an in_progress transition
+	retried map[crashAttempt]bool // attempts that went in_progress → waiting_for_retry
+	cut     map[crashAttempt]int  // attempts the kills left in progress
+
+	steps, planned, unlogged, interruptedCode int
+}
+
+func (v *crashVerifier) task(tmpl *tasker.Template, n int, task *tasker.Task) {
+	t := v.t
+	t.Helper()
+	if task.Namespace != tmpl.Namespace || task.Name != tmpl.Name {
+		t.Errorf("task crash-%d (%s) is a %s/%s, want %s", n, task.ID, task.Namespace, task.Name, tmpl)
+		return
+	}
+	var in crashInput
+	if err := json.Unmarshal(task.Context, &in); err != nil || in.N != n {
+		t.Errorf("task crash-%d (%s): input %s, want n=%d", n, task.ID, task.Context, n)
+	}
+	if task.State != tasker.TaskComplete {
+		t.Errorf("task crash-%d (%s) is %s, want complete", n, task.ID, task.State)
+	}
+	var moves []string
+	for _, tr := range task.Transitions {
+		moves = append(moves, tr.From+"→"+tr.To)
+	}
+	if want := []string{"pending→in_progress", "in_progress→complete"}; !slices.Equal(moves, want) {
+		t.Errorf("task crash-%d (%s): task transitions %v, want %v", n, task.ID, moves, want)
+	}
+
+	// The store's trail, in apply order, gives each transition a position.
+	trail, err := v.st.Transitions(context.Background(), task.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	completedAt := make(map[string]int) // step → position of its complete transition
+	for i, tr := range trail {
+		if tr.To == string(tasker.StepComplete) && tr.Step != "" {
+			completedAt[tr.Step] = i
+		}
+	}
+	sums := make(map[string]int)
+	for _, spec := range tmpl.Steps {
+		s := task.Step(spec.Name)
+		if s == nil {
+			t.Errorf("task crash-%d (%s) has no step %s", n, task.ID, spec.Name)
+			continue
+		}
+		v.steps++
+		sum := 1
+		if len(spec.Dependencies) == 0 {
+			sum += n
+		}
+		for _, d := range spec.Dependencies {
+			sum += sums[d]
+		}
+		sums[spec.Name] = sum
+		v.step(task, s, crashResult{Step: spec.Name, Sum: sum})
+		v.order(task, spec, trail, completedAt)
+	}
+}
+
+// step checks one step: its result, its trail, and the log lines of it.
+func (v *crashVerifier) step(task *tasker.Task, s *tasker.Step, want crashResult) {
+	t := v.t
+	t.Helper()
+	where := fmt.Sprintf("task %s step %s", task.ID, s.Name)
+	var got crashResult
+	if s.State != tasker.StepComplete || json.Unmarshal(s.Result, &got) != nil || got != want {
+		t.Errorf("%s: %s with result %s, want complete with %+v", where, s.State, s.Result, want)
+	}
+	if s.LastError != nil && s.LastError.Code == tasker.CodeInterrupted {
+		v.interruptedCode++
+	}
+	state, attempt, completed := string(tasker.StepPending), 0, 0
+	for _, tr := range s.Transitions {
+		if tr.From != state {
+			t.Errorf("%s: transition %s→%s (attempt %d) from state %s", where, tr.From, tr.To, tr.Attempt, state)
+		}
+		next := attempt
+		if tr.To == string(tasker.StepInProgress) {
+			next++
+			a := crashAttempt{task.ID, s.Name, tr.Attempt}
+			switch _, killed := v.cut[a]; {
+			case v.runs[a] > 0:
+				v.logged[a] = true
+			case killed:
+				v.unlogged++ // claimed, then killed before its handler ran
+			default:
+				t.Errorf("%s: attempt %d was claimed but its handler never ran, and no kill cut it short", where, a.attempt)
+			}
+		}
+		if tr.Attempt != next {
+			t.Errorf("%s: transition %s→%s has attempt %d, want %d", where, tr.From, tr.To, tr.Attempt, next)
+		}
+		switch tr.To {
+		case string(tasker.StepComplete):
+			completed = tr.Attempt
+		case string(tasker.StepWaitingForRetry):
+			// A retry is either recovery's, of an attempt a kill cut
+			// short, or the flaky step's planned one.
+			a := crashAttempt{task.ID, s.Name, tr.Attempt}
+			v.retried[a] = true
+			switch _, killed := v.cut[a]; {
+			case killed:
+			case s.Name == "flaky" && tr.Attempt == 1:
+				v.planned++
+			default:
+				t.Errorf("%s: attempt %d failed and was retried, yet it is neither the planned failure nor cut short by a kill (last error %+v)",
+					where, tr.Attempt, s.LastError)
+			}
+		}
+		state, attempt = tr.To, tr.Attempt
+	}
+	if state != string(tasker.StepComplete) || completed != s.Attempts {
+		t.Errorf("%s: trail ends in %s at attempt %d; the step says %s after %d attempts", where, state, attempt, s.State, s.Attempts)
+	}
+	if completed > 0 && v.runs[crashAttempt{task.ID, s.Name, completed}] == 0 {
+		t.Errorf("%s: completed in attempt %d, but the handler never logged that attempt", where, completed)
+	}
+	for _, a := range v.byStep[[2]string{task.ID, s.Name}] {
+		if completed > 0 && a > completed {
+			t.Errorf("%s: ran attempt %d after completing in attempt %d", where, a, completed)
+		}
+		if !v.logged[crashAttempt{task.ID, s.Name, a}] {
+			t.Errorf("%s: the handler ran attempt %d, which has no in_progress transition", where, a)
+		}
+	}
+}
+
+// order checks that every attempt of a step started after each of its
+// dependencies completed, in apply order and in time.
+func (v *crashVerifier) order(task *tasker.Task, spec *tasker.StepSpec, trail []store.Transition, completedAt map[string]int) {
+	t := v.t
+	t.Helper()
+	for i, tr := range trail {
+		if tr.Step != spec.Name || tr.To != string(tasker.StepInProgress) {
+			continue
+		}
+		for _, d := range spec.Dependencies {
+			j, ok := completedAt[d]
+			if !ok || j > i || tr.At.Before(trail[j].At) {
+				var at time.Time
+				if ok {
+					at = trail[j].At
+				}
+				t.Errorf("task %s: step %s attempt %d started at %s (position %d) before dependency %s completed (at %s, position %d, found %v)",
+					task.ID, spec.Name, tr.Attempt, tr.At.Format(time.RFC3339Nano), i, d, at.Format(time.RFC3339Nano), j, ok)
+			}
+		}
+	}
+}
