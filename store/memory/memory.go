@@ -100,6 +100,9 @@ func newEntry(t store.Task, steps []store.Step) *entry {
 		return cmp.Or(cmp.Compare(a.Position, b.Position), cmp.Compare(a.Name, b.Name))
 	})
 	e := &entry{task: t, steps: steps, index: make(map[string]int, len(steps))}
+	// Room for the usual trail, a claim and an outcome per step and the
+	// task's start and end, in one allocation.
+	e.transitions = transitions{make([]store.Transition, 0, min(chunkLen, 2*len(steps)+2))}
 	for i, st := range steps {
 		e.index[st.Name] = i
 	}
