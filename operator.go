@@ -43,15 +43,26 @@ func (e *Engine) Cancel(ctx context.Context, id string, a Action) error {
 	now := time.Now()
 	var changes []store.Change
 	for _, s := range steps {
-		if st := StepState(s.State); st.CanMoveTo(StepCancelled) {
-			changes = append(changes, store.Change{TaskID: id, Step: s.Name, From: s.State,
-				FromAttempt: s.Attempts, To: string(StepCancelled), Attempt: s.Attempts,
-				Error: s.Error, At: now, By: a.By, Reason: a.Reason})
+		if StepState(s.State).CanMoveTo(StepCancelled) {
+			changes = append(changes, a.moveStep(s, StepCancelled, now))
 		}
 	}
-	changes = append(changes, store.Change{TaskID: id, From: rec.State, To: string(TaskCancelled),
-		At: now, By: a.By, Reason: a.Reason})
+	changes = append(changes, a.moveTask(rec, TaskCancelled, now))
 	return e.sched.apply(changes)
+}
+
+// moveStep returns the change that moves stored step s to state to on a's
+// behalf, keeping its attempts, result and last error.
+func (a Action) moveStep(s store.Step, to StepState, now time.Time) store.Change {
+	return store.Change{TaskID: s.TaskID, Step: s.Name, From: s.State, FromAttempt: s.Attempts,
+		To: string(to), Attempt: s.Attempts, Result: s.Result, Error: s.Error,
+		At: now, By: a.By, Reason: a.Reason}
+}
+
+// moveTask returns the change that moves stored task t to state to on a's
+// behalf.
+func (a Action) moveTask(t store.Task, to TaskState, now time.Time) store.Change {
+	return store.Change{TaskID: t.ID, From: t.State, To: string(to), At: now, By: a.By, Reason: a.Reason}
 }
 
 // cancelRun cancels a run this engine drives; it reports false if the run
@@ -90,13 +101,12 @@ func (e *Engine) Retry(ctx context.Context, id string, a Action) error {
 		return err
 	}
 	now := time.Now()
-	changes := []store.Change{{TaskID: id, From: rec.State, To: string(TaskInProgress),
-		At: now, By: a.By, Reason: a.Reason}}
+	changes := []store.Change{a.moveTask(rec, TaskInProgress, now)}
 	for _, s := range steps {
 		if StepState(s.State) == StepFailed {
-			changes = append(changes, store.Change{TaskID: id, Step: s.Name, From: s.State,
-				FromAttempt: s.Attempts, To: string(StepPending), Attempt: 0, Error: s.Error,
-				At: now, By: a.By, Reason: a.Reason})
+			reset := a.moveStep(s, StepPending, now)
+			reset.Attempt = 0
+			changes = append(changes, reset)
 		}
 	}
 	return e.reopen(ctx, rec, changes)
@@ -134,9 +144,9 @@ func (e *Engine) Resolve(ctx context.Context, id, step string, result any, a Act
 			if err := checkStep(step, StepState(s.State), StepResolvedManually); err != nil {
 				return err
 			}
-			changes = append(changes, store.Change{TaskID: id, Step: step, From: s.State,
-				FromAttempt: s.Attempts, To: string(StepResolvedManually), Attempt: s.Attempts,
-				Result: raw, Error: s.Error, At: now, By: a.By, Reason: a.Reason})
+			resolved := a.moveStep(s, StepResolvedManually, now)
+			resolved.Result = raw
+			changes = append(changes, resolved)
 		case StepState(s.State) == StepFailed:
 			failing++
 		}
@@ -145,8 +155,7 @@ func (e *Engine) Resolve(ctx context.Context, id, step string, result any, a Act
 		return fmt.Errorf("tasker: resolve: task %s has no step %q", id, step)
 	}
 	if failing == 0 && TaskState(rec.State) == TaskFailed {
-		changes = append(changes, store.Change{TaskID: id, From: rec.State, To: string(TaskInProgress),
-			At: now, By: a.By, Reason: a.Reason})
+		changes = append(changes, a.moveTask(rec, TaskInProgress, now))
 	}
 	return e.reopen(ctx, rec, changes)
 }
