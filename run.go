@@ -90,13 +90,31 @@ func (r *run) claim(i int, now time.Time) (store.Change, bool) {
 	if r.halted() {
 		return store.Change{}, false
 	}
+	return r.claimLocked(i, now), true
+}
+
+// claimLocked is claim with mu held, for a task that may go on.
+func (r *run) claimLocked(i int, now time.Time) store.Change {
 	st := &r.steps[i]
 	return store.Change{
 		TaskID: r.id, Step: r.specs[i].Name,
 		From: string(st.state), FromAttempt: st.attempts,
 		To: string(StepInProgress), Attempt: st.attempts + 1,
 		Error: st.fail, At: now,
-	}, true
+	}
+}
+
+// completes reports whether rec, an outcome, completes the task's last
+// unfinished step; if so it decides the task's end and returns the change
+// that records it, to be written with rec.
+func (r *run) completes(rec store.Change) (store.Change, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if rec.To != string(StepComplete) || r.left != 1 || r.ended {
+		return store.Change{}, false
+	}
+	r.ended = true
+	return store.Change{TaskID: r.id, From: string(r.state), To: string(TaskComplete), At: rec.At}, true
 }
 
 // outcomeChange returns the change that records an attempt's outcome and,

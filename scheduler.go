@@ -44,6 +44,9 @@ type scheduler struct {
 type work struct {
 	r    *run
 	step int
+	// claimed, when set, is the claim of step already written along with
+	// the task's start: the attempt goes straight to the handler.
+	claimed *store.Change
 }
 
 // timer is a pending time.AfterFunc the scheduler stops when it stops.
@@ -196,7 +199,7 @@ type worker struct {
 // go before new ones.
 func (s *scheduler) work() {
 	defer s.wg.Done()
-	wk := &worker{s: s, buf: make([]store.Change, 1)}
+	wk := &worker{s: s, buf: make([]store.Change, 0, 2)}
 	var w work
 	var ready []work
 	for {
@@ -212,7 +215,7 @@ func (s *scheduler) work() {
 		if w.step < 0 {
 			ready = s.begin(wk, w.r)
 		} else {
-			ready = s.attempt(wk, w.r, w.step)
+			ready = s.attempt(wk, w.r, w.step, w.claimed)
 		}
 	}
 }
@@ -223,48 +226,72 @@ func (s *scheduler) isStopping() bool {
 	return s.stopping
 }
 
-// apply durably writes one change through the worker's buffer.
-func (wk *worker) apply(ch store.Change) error {
-	wk.buf[0] = ch
+// apply durably writes changes through the worker's buffer.
+func (wk *worker) apply(changes ...store.Change) error {
+	wk.buf = append(wk.buf[:0], changes...)
 	err := wk.s.apply(wk.buf)
-	wk.buf[0] = store.Change{}
+	clear(wk.buf)
 	return err
 }
 
-// begin moves a new task to in_progress and returns its root steps.
+// begin moves a new task to in_progress and returns its root steps. The
+// first root's claim is written with the task's start, one write for two.
 func (s *scheduler) begin(wk *worker, r *run) []work {
 	r.mu.Lock()
-	cancelled := r.cancelled != nil
-	r.mu.Unlock()
-	if !cancelled { // a cancelled task goes from pending to cancelled
-		ch := store.Change{TaskID: r.id, From: string(TaskPending), To: string(TaskInProgress), At: time.Now()}
-		if err := wk.apply(ch); err != nil {
-			s.abandon(r, err)
-			return nil
-		}
-	}
-	r.mu.Lock()
-	if !cancelled {
-		r.state = TaskInProgress
-	}
-	return s.settle(r, r.ready())
-}
-
-// attempt claims step i of r, runs its handler and records the outcome. It
-// returns the steps that became ready.
-func (s *scheduler) attempt(wk *worker, r *run, i int) []work {
-	ch, ok := r.claim(i, time.Now())
-	if !ok {
-		r.mu.Lock()
+	if r.cancelled != nil { // a cancelled task goes from pending to cancelled
 		return s.settle(r, nil)
 	}
-	if err := wk.apply(ch); err != nil {
+	now := time.Now()
+	start := store.Change{TaskID: r.id, From: string(TaskPending), To: string(TaskInProgress), At: now}
+	first := r.ready()
+	r.inflight -= len(first) // counted again below, once claimed or queued
+	var claim store.Change
+	if len(first) > 0 {
+		claim = r.claimLocked(first[0].step, now)
+	}
+	r.mu.Unlock()
+	var err error
+	if len(first) > 0 {
+		err = wk.apply(start, claim)
+	} else {
+		err = wk.apply(start)
+	}
+	if err != nil {
 		s.abandon(r, err)
 		return nil
 	}
 	r.mu.Lock()
-	r.record(i, ch)
-	r.mu.Unlock()
+	r.state = TaskInProgress
+	var ready []work
+	if len(first) > 0 {
+		r.record(first[0].step, claim)
+		r.inflight++
+		ready = append(ready, work{r: r, step: first[0].step, claimed: &claim})
+	}
+	return s.settle(r, append(ready, r.ready()...))
+}
+
+// attempt claims step i of r (unless claimed is its claim, already
+// written), runs its handler and records the outcome. It returns the steps
+// that became ready.
+func (s *scheduler) attempt(wk *worker, r *run, i int, claimed *store.Change) []work {
+	var ch store.Change
+	if claimed != nil {
+		ch = *claimed
+	} else {
+		var ok bool
+		if ch, ok = r.claim(i, time.Now()); !ok {
+			r.mu.Lock()
+			return s.settle(r, nil)
+		}
+		if err := wk.apply(ch); err != nil {
+			s.abandon(r, err)
+			return nil
+		}
+		r.mu.Lock()
+		r.record(i, ch)
+		r.mu.Unlock()
+	}
 	spec := r.specs[i]
 	timeout := spec.Timeout
 	if timeout == 0 {
@@ -276,6 +303,19 @@ func (s *scheduler) attempt(wk *worker, r *run, i int) []work {
 		return nil // left in progress, for recovery
 	}
 	rec, delay := r.outcomeChange(i, ch.Attempt, ch.Error, out, time.Now())
+	if end, last := r.completes(rec); last {
+		// The task's last step: its result and the task's end, one write.
+		if err := wk.apply(rec, end); err != nil {
+			s.abandon(r, err)
+			return nil
+		}
+		r.mu.Lock()
+		r.record(i, rec)
+		r.inflight--
+		r.mu.Unlock()
+		s.release(r, nil)
+		return nil
+	}
 	if err := wk.apply(rec); err != nil {
 		s.abandon(r, err)
 		return nil
