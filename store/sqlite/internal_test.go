@@ -3,6 +3,8 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -85,8 +87,8 @@ func TestConnectionSettings(t *testing.T) {
 			"journal_mode": "wal", "foreign_keys": "1", "busy_timeout": "5000",
 			"synchronous": fmt.Sprint(tt.sync),
 		} {
-			var got string
-			if err := s.w.conn.QueryRowContext(ctx, "PRAGMA "+pragma).Scan(&got); err != nil {
+			got, err := writerPragma(ctx, s, pragma)
+			if err != nil {
 				t.Fatal(err)
 			}
 			if got != want {
@@ -98,6 +100,25 @@ func TestConnectionSettings(t *testing.T) {
 		}
 		s.Close()
 	}
+}
+
+// writerPragma returns the value of a PRAGMA on the writer's connection.
+func writerPragma(ctx context.Context, s *Store, pragma string) (string, error) {
+	var got string
+	err := s.w.do(ctx, func(ws *writeStmts) error {
+		st, err := prepare(ws.conn, "PRAGMA "+pragma)
+		if err != nil {
+			return err
+		}
+		defer st.close()
+		var row [1]driver.Value
+		if _, err := st.queryRow(row[:]); err != nil {
+			return err
+		}
+		got = fmt.Sprint(row[0])
+		return nil
+	})
+	return got, err
 }
 
 // openConn returns a write connection to a store's file, migrated to the
@@ -215,6 +236,89 @@ func TestGroupCommitIsolatesFailures(t *testing.T) {
 	for i, st := range got {
 		if want := map[bool]string{true: "in_progress", false: "pending"}[i%2 == 0]; st.State != want {
 			t.Errorf("step %s is %q, want %q", st.Name, st.State, want)
+		}
+	}
+	if c := s.w.commits.Load() - commits; c >= n+1 {
+		t.Errorf("%d commits for %d requests: no group commit", c, n+1)
+	}
+}
+
+// TestGroupCommitUndoesPartialRequest queues, behind a busy writer, Applies
+// that succeed and Applies whose first change applies and second conflicts,
+// so that a batch fails part way through a request, and checks that each
+// failed request leaves nothing behind while the others commit.
+func TestGroupCommitUndoesPartialRequest(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(filepath.Join(t.TempDir(), "tasker.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	const n = 16
+	steps := make([]store.Step, n)
+	for i := range steps {
+		steps[i] = store.Step{Name: fmt.Sprint("s", i), Position: i, State: "pending"}
+	}
+	if _, _, err := s.CreateTask(ctx, store.Task{ID: "t1"}, steps); err != nil {
+		t.Fatal(err)
+	}
+
+	var wg sync.WaitGroup
+	entered, release := make(chan struct{}), make(chan struct{})
+	wg.Go(func() { s.w.do(ctx, func(*writeStmts) error { close(entered); <-release; return nil }) })
+	<-entered
+	commits := s.w.commits.Load()
+	errs := make([]error, n)
+	for i := range n {
+		wg.Go(func() {
+			step := fmt.Sprint("s", i)
+			claim := store.Change{TaskID: "t1", Step: step, From: "pending", To: "in_progress", Attempt: 1}
+			second := store.Change{TaskID: "t1", Step: step, From: "in_progress", FromAttempt: 1,
+				To: "completed", Attempt: 1, Result: json.RawMessage(`{}`)}
+			if i%2 == 1 {
+				second = claim // the step is no longer pending: a conflict
+			}
+			errs[i] = s.Apply(ctx, []store.Change{claim, second})
+		})
+	}
+	time.Sleep(100 * time.Millisecond) // let the Applies queue up
+	close(release)
+	wg.Wait()
+
+	for i, err := range errs {
+		if i%2 == 0 && err != nil {
+			t.Errorf("valid Apply %d: %v", i, err)
+		}
+		if i%2 == 1 && !errors.Is(err, store.ErrConflict) {
+			t.Errorf("conflicting Apply %d: %v, want ErrConflict", i, err)
+		}
+	}
+	got, err := s.Steps(ctx, "t1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, st := range got {
+		want := map[bool]string{true: "completed", false: "pending"}[i%2 == 0]
+		if st.State != want || (want == "pending") != (st.Attempts == 0) {
+			t.Errorf("step %s is %q attempt %d, want %q", st.Name, st.State, st.Attempts, want)
+		}
+	}
+	trs, err := s.Transitions(ctx, "t1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(trs) != n {
+		t.Fatalf("%d transitions, want %d: %+v", len(trs), n, trs)
+	}
+	for k := 0; k < len(trs); k += 2 {
+		claim, done := trs[k], trs[k+1]
+		if claim.Step != done.Step || claim.To != "in_progress" || done.To != "completed" {
+			t.Errorf("transitions %d and %d = %+v, %+v; want a claim and a completion of one step", k, k+1, claim, done)
+		}
+		var i int
+		fmt.Sscanf(claim.Step, "s%d", &i)
+		if i%2 == 1 {
+			t.Errorf("transition of failed Apply %d: %+v", i, claim)
 		}
 	}
 	if c := s.w.commits.Load() - commits; c >= n+1 {

@@ -8,13 +8,14 @@
 // Writes (CreateTask, Apply) go to a single writer goroutine that owns the
 // only write connection and commits in groups: it takes one request, drains
 // whatever else is waiting (up to 256 requests), runs them all in one
-// BEGIN IMMEDIATE transaction with a savepoint per request, and commits once.
-// A request that fails, such as an Apply whose changes conflict, is rolled
-// back to its savepoint alone and gets its own error; the others commit.
-// Callers therefore never see SQLITE_BUSY from each other, and many
-// concurrent writers share one fsync. Reads (Task, Steps, Transitions,
-// ListTasks) use a separate pool of read-only connections and never wait
-// for the writer.
+// BEGIN IMMEDIATE transaction and commits once. A request that fails, such
+// as an Apply whose changes conflict, is undone alone and gets its own
+// error; the others commit. (Failures are rare, so the writer runs a batch
+// without savepoints first; if a request fails, it rolls the transaction
+// back and runs the batch again with a savepoint per request.) Callers
+// therefore never see SQLITE_BUSY from each other, and many concurrent
+// writers share one fsync. Reads (Task, Steps, Transitions, ListTasks) use
+// a separate pool of read-only connections and never wait for the writer.
 //
 // A write is durable when its call returns, to the level Options.Synchronous
 // states. The ctx of a write bounds the wait: if it is done before the
@@ -119,7 +120,7 @@ func (s *Store) open(path string, o Options) error {
 	if err != nil {
 		return err
 	}
-	if s.w, err = newWriter(ctx, conn); err != nil {
+	if s.w, err = newWriter(conn); err != nil {
 		conn.Close()
 		return err
 	}

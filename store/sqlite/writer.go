@@ -3,8 +3,10 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync/atomic"
 
 	"github.com/gotasker/tasker/store"
@@ -14,42 +16,44 @@ import (
 // maxBatch bounds how many requests share one transaction.
 const maxBatch = 256
 
-// request is one caller's write, run by the writer inside its own
-// savepoint.
+// request is one caller's write, run by the writer inside a transaction it
+// shares with other requests.
 type request struct {
 	ctx  context.Context
-	fn   func(*writeStmts) error
-	done chan error // buffered: the writer never blocks answering
+	fn   func(*writeStmts) error // may run twice: see commit
+	done chan error              // buffered: the writer never blocks answering
 }
 
 // writer owns the write connection. Its goroutine, run, commits requests in
 // groups; do hands it one and waits for the answer.
 type writer struct {
 	conn  *sql.Conn
-	stmts *writeStmts
 	reqs  chan *request // unbuffered: a request is either taken or not sent
 	quit  chan struct{}
 	done  chan struct{} // closed when run returns
+	stmts *writeStmts   // prepared and used by run
+	err   error         // why run returned, for close
 
 	// commits and requests count transactions and the requests they held;
 	// benchmarks report their ratio.
 	commits, requests atomic.Int64
 }
 
-// newWriter prepares the write statements on conn and starts the writer
-// goroutine; close stops it.
-func newWriter(ctx context.Context, conn *sql.Conn) (*writer, error) {
-	st, err := prepareWrites(ctx, conn)
-	if err != nil {
-		return nil, err
-	}
+// newWriter starts the writer goroutine on conn, once it has prepared its
+// statements; close stops it.
+func newWriter(conn *sql.Conn) (*writer, error) {
 	w := &writer{
-		conn: conn, stmts: st,
+		conn: conn,
 		reqs: make(chan *request),
 		quit: make(chan struct{}),
 		done: make(chan struct{}),
 	}
-	go w.run()
+	started := make(chan error, 1)
+	go w.run(started)
+	if err := <-started; err != nil {
+		<-w.done
+		return nil, err
+	}
 	return w, nil
 }
 
@@ -58,7 +62,7 @@ func newWriter(ctx context.Context, conn *sql.Conn) (*writer, error) {
 func (w *writer) close() error {
 	close(w.quit)
 	<-w.done
-	return errors.Join(w.stmts.close(), w.conn.Close())
+	return errors.Join(w.err, w.conn.Close())
 }
 
 // do runs fn in the writer's next transaction and returns its error, or
@@ -89,8 +93,30 @@ func (w *writer) do(ctx context.Context, fn func(*writeStmts) error) error {
 	}
 }
 
-func (w *writer) run() {
+// run prepares the write statements, reports on started, and then serves
+// requests until close. It holds the write connection as the driver's own
+// throughout (see stmt).
+func (w *writer) run(started chan<- error) {
 	defer close(w.done)
+	prepared := false
+	w.err = w.conn.Raw(func(dc any) error {
+		ws, err := prepareWrites(dc.(driver.Conn))
+		if err != nil {
+			return err
+		}
+		w.stmts, prepared = ws, true
+		started <- nil
+		w.serve()
+		return ws.close()
+	})
+	if !prepared {
+		started <- w.err
+	}
+}
+
+// serve commits requests in groups until close: it takes one request,
+// drains whatever else is waiting, commits them together and answers them.
+func (w *writer) serve() {
 	batch := make([]*request, 0, maxBatch)
 	for {
 		select {
@@ -103,6 +129,13 @@ func (w *writer) run() {
 				r.done <- errs[i]
 				batch[i] = nil
 			}
+			// The callers just answered are runnable, most of them on this
+			// goroutine's P, where the runtime would run the first caller
+			// to send again and this goroutine in turn ahead of all the
+			// others, a batch of one at a time. Yielding lets them run and
+			// queue their next writes for the next batch; with no one else
+			// to run, it returns at once.
+			runtime.Gosched()
 		case <-w.quit:
 			return
 		}
@@ -125,27 +158,64 @@ func (w *writer) drain(batch []*request) []*request {
 // commit runs batch in one transaction and returns each request's error.
 // A request that fails is rolled back alone; a failure of the transaction
 // itself fails every request.
+//
+// Requests rarely fail, so commit first runs them all back to back, with
+// no savepoints. If one fails, its partial writes are in the transaction
+// with the others': commit rolls the transaction back and runs the batch
+// again, each request in a savepoint of its own. A request's fn may
+// therefore run twice, the first time rolled back.
 func (w *writer) commit(batch []*request) []error {
 	errs := make([]error, len(batch))
 	if err := w.begin(batch); err != nil {
 		return fill(errs, fmt.Errorf("begin: %w", err))
 	}
+	// A request whose ctx is done by now is dropped, from both runs.
 	for i, r := range batch {
-		if err := r.ctx.Err(); err != nil {
-			errs[i] = err
+		errs[i] = r.ctx.Err()
+	}
+	if !w.runAll(batch, errs) {
+		w.exec(w.stmts.rollback)
+		if err := w.begin(batch); err != nil {
+			return fill(errs, fmt.Errorf("begin: %w", err))
+		}
+		if err := w.runEach(batch, errs); err != nil {
+			w.exec(w.stmts.rollback)
+			return fill(errs, err)
+		}
+	}
+	if err := w.exec(w.stmts.commit); err != nil {
+		w.exec(w.stmts.rollback)
+		return fill(errs, fmt.Errorf("commit: %w", err))
+	}
+	return errs
+}
+
+// runAll runs the requests of batch that errs leaves live, without
+// savepoints, and reports whether every one succeeded; it stops at the
+// first that fails.
+func (w *writer) runAll(batch []*request, errs []error) bool {
+	for i, r := range batch {
+		if errs[i] == nil && r.fn(w.stmts) != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// runEach runs the requests of batch that errs leaves live, each in a
+// savepoint, and sets their errors in errs. An error means the transaction
+// itself is lost.
+func (w *writer) runEach(batch []*request, errs []error) error {
+	for i, r := range batch {
+		if errs[i] != nil {
 			continue
 		}
 		var txErr error
 		if errs[i], txErr = w.runOne(r); txErr != nil {
-			w.exec("ROLLBACK")
-			return fill(errs, txErr)
+			return txErr
 		}
 	}
-	if err := w.exec("COMMIT"); err != nil {
-		w.exec("ROLLBACK")
-		return fill(errs, fmt.Errorf("commit: %w", err))
-	}
-	return errs
+	return nil
 }
 
 // begin starts a write transaction. Another process holding the write lock
@@ -153,7 +223,7 @@ func (w *writer) commit(batch []*request) []error {
 // SQLITE_BUSY; begin tries again while some request still waits for it.
 func (w *writer) begin(batch []*request) error {
 	for {
-		err := w.exec("BEGIN IMMEDIATE")
+		err := w.exec(w.stmts.begin)
 		if err == nil || !isBusy(err) || w.stopping() || allDone(batch) {
 			return err
 		}
@@ -163,22 +233,23 @@ func (w *writer) begin(batch []*request) error {
 // runOne runs r in a savepoint. reqErr is r's own failure, rolled back to
 // the savepoint; txErr means the transaction itself is lost.
 func (w *writer) runOne(r *request) (reqErr, txErr error) {
-	if err := w.exec("SAVEPOINT request"); err != nil {
+	if err := w.exec(w.stmts.savepoint); err != nil {
 		return nil, fmt.Errorf("savepoint: %w", err)
 	}
 	if reqErr = r.fn(w.stmts); reqErr != nil {
-		if err := w.exec("ROLLBACK TO request"); err != nil {
+		if err := w.exec(w.stmts.rollbackToSP); err != nil {
 			return reqErr, fmt.Errorf("rollback to savepoint: %w (after %w)", err, reqErr)
 		}
 	}
-	if err := w.exec("RELEASE request"); err != nil {
+	if err := w.exec(w.stmts.release); err != nil {
 		return reqErr, fmt.Errorf("release savepoint: %w", err)
 	}
 	return reqErr, nil
 }
 
-func (w *writer) exec(query string) error {
-	_, err := w.conn.ExecContext(context.Background(), query)
+// exec runs one of the transaction statements.
+func (w *writer) exec(st *stmt) error {
+	_, err := st.run()
 	return err
 }
 

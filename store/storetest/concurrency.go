@@ -12,6 +12,7 @@ import (
 
 var concurrencyCases = []testCase{
 	{"concurrent identical claims: exactly one succeeds, the others wrap ErrConflict", testConcurrentClaims},
+	{"concurrent Applies that fail after a change of their own applied leave nothing behind", testConcurrentPartialFailures},
 	{"concurrent CreateTask and Apply from many goroutines all succeed", testConcurrentWriters},
 	{"concurrent CreateTask with one idempotency key creates one task", testConcurrentKey},
 }
@@ -128,4 +129,39 @@ func testConcurrentKey(t *testing.T, s store.Store) {
 	if got := listIDs(t, s, store.Filter{}); len(got) != 1 {
 		t.Errorf("ListTasks = %v, want one task", got)
 	}
+}
+
+func testConcurrentPartialFailures(t *testing.T, s store.Store) {
+	names := make([]string, goroutines)
+	for i := range names {
+		names[i] = fmt.Sprint("own-", i)
+	}
+	create(t, s, "t1", append(names, "shared")...)
+	errs := parallel(goroutines, func(i int) error {
+		return s.Apply(context.Background(), []store.Change{
+			claim("t1", names[i], 1, at(i)), claim("t1", "shared", 1, at(i)),
+		})
+	})
+	winner := -1
+	for i, err := range errs {
+		switch {
+		case err == nil && winner >= 0:
+			t.Errorf("Applies %d and %d both succeeded", winner, i)
+		case err == nil:
+			winner = i
+		case !errors.Is(err, store.ErrConflict):
+			t.Errorf("Apply %d: %v, want an error wrapping ErrConflict", i, err)
+		}
+	}
+	if winner < 0 {
+		t.Fatal("no Apply succeeded")
+	}
+	for _, st := range getSteps(t, s, "t1") {
+		claimed := st.Name == "shared" || st.Name == names[winner]
+		if want := map[bool]string{true: "in_progress", false: "pending"}[claimed]; st.State != want {
+			t.Errorf("step %s is %q, want %q", st.Name, st.State, want)
+		}
+	}
+	checkTransitions(t, getTransitions(t, s, "t1"),
+		transitionsOf(claim("t1", names[winner], 1, at(winner)), claim("t1", "shared", 1, at(winner))))
 }
