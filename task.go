@@ -82,22 +82,32 @@ type Transition struct {
 // Get reads a task with its steps and audit trail. An unknown ID is an error
 // wrapping ErrTaskNotFound.
 func (e *Engine) Get(ctx context.Context, id string) (*Task, error) {
-	rec, err := e.st.Task(ctx, id)
-	if err != nil {
-		return nil, notFound(id, err)
-	}
-	steps, err := e.st.Steps(ctx, id)
-	if err != nil {
-		return nil, notFound(id, err)
-	}
-	trail, err := e.st.Transitions(ctx, id)
+	snap, err := e.snapshot(ctx, id)
 	if err != nil {
 		return nil, notFound(id, err)
 	}
 	e.mu.RLock()
-	tmpl := e.template(rec.Namespace, rec.Name, rec.Version)
+	tmpl := e.template(snap.Task.Namespace, snap.Task.Name, snap.Task.Version)
 	e.mu.RUnlock()
-	return taskView(rec, steps, trail, tmpl), nil
+	return taskView(snap.Task, snap.Steps, snap.Transitions, tmpl), nil
+}
+
+// snapshot reads a task with its steps and transitions, in one read when
+// the store is a store.Snapshotter.
+func (e *Engine) snapshot(ctx context.Context, id string) (store.Snapshot, error) {
+	if sn, ok := e.st.(store.Snapshotter); ok {
+		return sn.Snapshot(ctx, id)
+	}
+	var snap store.Snapshot
+	var err error
+	if snap.Task, err = e.st.Task(ctx, id); err != nil {
+		return snap, err
+	}
+	if snap.Steps, err = e.st.Steps(ctx, id); err != nil {
+		return snap, err
+	}
+	snap.Transitions, err = e.st.Transitions(ctx, id)
+	return snap, err
 }
 
 func notFound(id string, err error) error {

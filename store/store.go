@@ -124,6 +124,22 @@ type Filter struct {
 	Limit     int      // at most this many; 0 (or less) means no limit
 }
 
+// Snapshot is a task with its steps and audit trail, as read at one moment.
+type Snapshot struct {
+	Task        Task
+	Steps       []Step       // ordered by Position
+	Transitions []Transition // oldest first
+}
+
+// Snapshotter is an optional ability of a Store: reading a task, its steps
+// and its audit trail in one consistent read, cheaper than three calls.
+// The engine's Get uses it when the store has it.
+type Snapshotter interface {
+	// Snapshot returns the task id with its steps and transitions, or an
+	// error wrapping ErrNotFound.
+	Snapshot(ctx context.Context, id string) (Snapshot, error)
+}
+
 // Store persists tasks. Implementations are safe for concurrent use.
 //
 // Writes are atomic: CreateTask stores a task and all its steps, or nothing;

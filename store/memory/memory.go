@@ -58,7 +58,10 @@ func (ts transitions) all() []store.Transition {
 	return slices.Concat(ts...)
 }
 
-var _ store.Store = (*Store)(nil)
+var (
+	_ store.Store       = (*Store)(nil)
+	_ store.Snapshotter = (*Store)(nil)
+)
 
 // New returns an empty Store.
 func New() *Store {
@@ -258,6 +261,21 @@ func (s *Store) Transitions(ctx context.Context, taskID string) ([]store.Transit
 	var out []store.Transition
 	err := s.read(ctx, taskID, func(e *entry) { out = e.transitions.all() })
 	return out, err
+}
+
+// Snapshot implements store.Snapshotter: the task, its steps and its
+// transitions under one lock.
+func (s *Store) Snapshot(ctx context.Context, id string) (store.Snapshot, error) {
+	var snap store.Snapshot
+	err := s.read(ctx, id, func(e *entry) {
+		snap.Task = record.CloneTask(e.task)
+		snap.Steps = make([]store.Step, len(e.steps))
+		for i, st := range e.steps {
+			snap.Steps[i] = record.CloneStep(st)
+		}
+		snap.Transitions = e.transitions.all()
+	})
+	return snap, err
 }
 
 // read calls fn with the task id under the read lock.

@@ -92,6 +92,36 @@ func (s *Store) Transitions(ctx context.Context, taskID string) ([]store.Transit
 	return trs, nil
 }
 
+// Snapshot implements store.Snapshotter: the task, its steps and its
+// transitions from one read transaction, so they agree with each other.
+func (s *Store) Snapshot(ctx context.Context, id string) (store.Snapshot, error) {
+	if s.closed.Load() {
+		return store.Snapshot{}, s.fail("snapshot", store.ErrClosed)
+	}
+	tx, err := s.rdb.BeginTx(ctx, nil)
+	if err != nil {
+		return store.Snapshot{}, s.fail("snapshot", err)
+	}
+	defer tx.Rollback() // read-only: nothing to commit
+	var snap store.Snapshot
+	snap.Task, err = scanTask(tx.StmtContext(ctx, s.reads.task).QueryRowContext(ctx, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		err = fmt.Errorf("%q: %w", id, store.ErrNotFound)
+	}
+	if err == nil {
+		rows, qerr := tx.StmtContext(ctx, s.reads.steps).QueryContext(ctx, id)
+		snap.Steps, err = collect(rows, qerr, scanStep)
+	}
+	if err == nil {
+		rows, qerr := tx.StmtContext(ctx, s.reads.transitions).QueryContext(ctx, id)
+		snap.Transitions, err = collect(rows, qerr, scanTransition)
+	}
+	if err != nil {
+		return store.Snapshot{}, s.fail("snapshot", err)
+	}
+	return snap, nil
+}
+
 // exists returns an error wrapping store.ErrNotFound if there is no task id.
 func (s *Store) exists(ctx context.Context, id string) error {
 	var one int

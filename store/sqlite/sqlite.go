@@ -92,7 +92,10 @@ type Store struct {
 	closeOnce sync.Once
 }
 
-var _ store.Store = (*Store)(nil)
+var (
+	_ store.Store       = (*Store)(nil)
+	_ store.Snapshotter = (*Store)(nil)
+)
 
 // Open opens the store in the SQLite database file at path, creating the
 // file if needed and migrating its schema to this version. It fails if the
