@@ -104,17 +104,54 @@ func (r *run) claimLocked(i int, now time.Time) store.Change {
 	}
 }
 
-// completes reports whether rec, an outcome, completes the task's last
-// unfinished step; if so it decides the task's end and returns the change
-// that records it, to be written with rec.
-func (r *run) completes(rec store.Change) (store.Change, bool) {
+// followUp is what is written together with a step's outcome.
+type followUp struct {
+	extra store.Change // the task's end or the next step's claim; zero when none
+	next  int          // the claimed step, which the worker runs next; -1 when none
+	last  bool         // extra ends the task: the outcome completes its last step
+}
+
+// follow returns what to write with rec, the outcome of step i: when rec
+// completes the task's last step, the task's end (decided here); otherwise,
+// when it makes a dependent ready, that dependent's claim, so that the
+// worker goes straight on to it. No one else can claim that dependent
+// meanwhile: only rec's completion makes it ready.
+func (r *run) follow(i int, rec store.Change) followUp {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if rec.To != string(StepComplete) || r.left != 1 || r.ended {
-		return store.Change{}, false
+	none := followUp{next: -1}
+	switch {
+	case rec.To != string(StepComplete) || r.ended:
+		return none
+	case r.left == 1:
+		r.ended = true
+		return followUp{next: -1, last: true,
+			extra: store.Change{TaskID: r.id, From: string(r.state), To: string(TaskComplete), At: rec.At}}
+	case r.halted():
+		return none
 	}
-	r.ended = true
-	return store.Change{TaskID: r.id, From: string(r.state), To: string(TaskComplete), At: rec.At}, true
+	for _, d := range r.specs[i].dependents {
+		if st := r.steps[d]; st.waiting == 1 && st.state == StepPending {
+			return followUp{next: d, extra: r.claimLocked(d, rec.At)}
+		}
+	}
+	return none
+}
+
+// continueWith records the claim of step d, written with its dependency's
+// outcome, and returns ready with d first, marked as claimed and in flight
+// (even if the task halted meanwhile: its attempt is durable and must run).
+// Called with mu held.
+func (r *run) continueWith(d int, claim store.Change, ready []work) []work {
+	r.record(d, claim)
+	w := work{r: r, step: d, claimed: &claim}
+	if k := slices.IndexFunc(ready, func(w work) bool { return w.step == d }); k >= 0 {
+		ready[k] = ready[0]
+		ready[0] = w
+		return ready
+	}
+	r.inflight++
+	return append([]work{w}, ready...)
 }
 
 // outcomeChange returns the change that records an attempt's outcome and,

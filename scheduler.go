@@ -303,26 +303,28 @@ func (s *scheduler) attempt(wk *worker, r *run, i int, claimed *store.Change) []
 		return nil // left in progress, for recovery
 	}
 	rec, delay := r.outcomeChange(i, ch.Attempt, ch.Error, out, time.Now())
-	if end, last := r.completes(rec); last {
-		// The task's last step: its result and the task's end, one write.
-		if err := wk.apply(rec, end); err != nil {
-			s.abandon(r, err)
-			return nil
-		}
-		r.mu.Lock()
-		r.record(i, rec)
-		r.inflight--
-		r.mu.Unlock()
-		s.release(r, nil)
-		return nil
+	f := r.follow(i, rec)
+	var err error
+	if f.extra.TaskID != "" {
+		err = wk.apply(rec, f.extra)
+	} else {
+		err = wk.apply(rec)
 	}
-	if err := wk.apply(rec); err != nil {
+	if err != nil {
 		s.abandon(r, err)
 		return nil
 	}
 	r.mu.Lock()
 	ready := r.record(i, rec)
-	if rec.To == string(StepWaitingForRetry) {
+	switch {
+	case f.last:
+		r.inflight--
+		r.mu.Unlock()
+		s.release(r, nil)
+		return nil
+	case f.next >= 0:
+		ready = r.continueWith(f.next, f.extra, ready)
+	case rec.To == string(StepWaitingForRetry):
 		s.after(delay, func() { s.push(r.requeue(i)...) })
 	}
 	return s.settle(r, ready)
