@@ -2,6 +2,7 @@ package tasker_test
 
 import (
 	"context"
+	"runtime"
 	"testing"
 
 	"github.com/gotasker/tasker"
@@ -104,4 +105,47 @@ func BenchmarkDispatch(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkHeap reports the heap a task holds while pending (submitted to an
+// engine that has not started, on the memory store: the store's records,
+// since the engine keeps nothing for it yet) and what stays in the heap per
+// finished task (the memory store keeps every task; the engine keeps
+// nothing, see TestFinishedTasksAreReleased). Each iteration is one
+// five-step diamond.
+func BenchmarkHeap(b *testing.B) {
+	heap := func() uint64 {
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		return ms.HeapAlloc
+	}
+	ctx := context.Background()
+	tmpl := mustParseTB(b, wideYAML(3)) // start → 3 → finish: 5 steps
+	b.Run("pending", func(b *testing.B) {
+		eng, _ := tasker.New(memory.New(), nil)
+		eng.AddTemplates(tmpl)
+		before := heap()
+		for b.Loop() {
+			if _, err := eng.Submit(ctx, tasker.SubmitRequest{Namespace: "perf", Name: "wide"}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(heap()-before)/float64(b.N*5), "B/pending-step")
+		runtime.KeepAlive(eng) // the tasks live in its store
+	})
+	b.Run("finished", func(b *testing.B) {
+		eng := startEngine(b, memory.New(), map[string]tasker.StepHandler{"bench.noop": noop}, tmpl)
+		before := heap()
+		for b.Loop() {
+			id, err := eng.Submit(ctx, tasker.SubmitRequest{Namespace: "perf", Name: "wide"})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := eng.Wait(ctx, id); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(heap()-before)/float64(b.N), "B/finished-task")
+	})
 }
