@@ -11,7 +11,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/gotasker/tasker/store"
 	"github.com/gotasker/tasker/store/internal/record"
@@ -121,7 +120,7 @@ func (s *Store) Apply(ctx context.Context, changes []store.Change) error {
 	// Small batches, the usual kind, are prepared on the stack.
 	var csBuf [4]store.Change
 	var entBuf [4]*entry
-	cs, err := record.AppendPrepared(csBuf[:0], changes, time.Now())
+	cs, err := record.AppendPrepared(csBuf[:0], changes)
 	if err != nil {
 		return fmt.Errorf("memory: apply: %w", err)
 	}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"time"
 
 	"github.com/gotasker/tasker/store"
 	"github.com/gotasker/tasker/store/internal/record"
@@ -291,7 +290,7 @@ func (s *Store) Apply(ctx context.Context, changes []store.Change) error {
 	if s.closed.Load() {
 		return s.fail("apply", store.ErrClosed)
 	}
-	cs, err := record.PrepareChanges(changes, time.Now())
+	cs, err := record.PrepareChanges(changes)
 	if err != nil {
 		return s.fail("apply", err)
 	}

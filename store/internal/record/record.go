@@ -64,16 +64,20 @@ func PrepareTask(task store.Task, steps []store.Step) (store.Task, []store.Step,
 }
 
 // PrepareChanges checks a batch for Apply and returns deep copies with times
-// in UTC; a zero At becomes now.
-func PrepareChanges(changes []store.Change, now time.Time) ([]store.Change, error) {
-	return AppendPrepared(make([]store.Change, 0, len(changes)), changes, now)
+// in UTC; a zero At becomes the time of the call.
+func PrepareChanges(changes []store.Change) ([]store.Change, error) {
+	return AppendPrepared(make([]store.Change, 0, len(changes)), changes)
 }
 
 // AppendPrepared is PrepareChanges appending the copies to dst, so a caller
 // can keep them in memory of its own.
-func AppendPrepared(dst, changes []store.Change, now time.Time) ([]store.Change, error) {
+func AppendPrepared(dst, changes []store.Change) ([]store.Change, error) {
+	var now time.Time // read once, and only if a change needs it
 	for i, c := range changes {
 		if c.At.IsZero() {
+			if now.IsZero() {
+				now = time.Now()
+			}
 			c.At = now
 		}
 		if err := checkTimes(c.At, c.NextAttemptAt); err != nil {
