@@ -159,8 +159,11 @@ func (e *Engine) template(namespace, name, version string) *Template {
 func (e *Engine) Start(ctx context.Context) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.state != engineNew {
+	switch e.state {
+	case engineStarted:
 		return errors.New("tasker: Start called twice")
+	case engineStopped:
+		return ErrEngineStopped
 	}
 	var errs []error
 	for _, vs := range e.templates {
