@@ -189,24 +189,10 @@ func TestMigrateFailureAppliesNothing(t *testing.T) {
 // gets its own outcome.
 func TestGroupCommitIsolatesFailures(t *testing.T) {
 	ctx := context.Background()
-	s, err := Open(filepath.Join(t.TempDir(), "tasker.db"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
 	const n = 16
-	steps := make([]store.Step, n)
-	for i := range steps {
-		steps[i] = store.Step{Name: fmt.Sprint("s", i), Position: i, State: "pending"}
-	}
-	if _, _, err := s.CreateTask(ctx, store.Task{ID: "t1"}, steps); err != nil {
-		t.Fatal(err)
-	}
-
+	s := openWithSteps(t, n)
 	var wg sync.WaitGroup
-	entered, release := make(chan struct{}), make(chan struct{})
-	wg.Go(func() { s.w.do(ctx, func(*writeStmts) error { close(entered); <-release; return nil }) })
-	<-entered
+	release := blockWriter(s, &wg)
 	commits := s.w.commits.Load()
 	errs := make([]error, n)
 	for i := range n {
@@ -249,24 +235,10 @@ func TestGroupCommitIsolatesFailures(t *testing.T) {
 // failed request leaves nothing behind while the others commit.
 func TestGroupCommitUndoesPartialRequest(t *testing.T) {
 	ctx := context.Background()
-	s, err := Open(filepath.Join(t.TempDir(), "tasker.db"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
 	const n = 16
-	steps := make([]store.Step, n)
-	for i := range steps {
-		steps[i] = store.Step{Name: fmt.Sprint("s", i), Position: i, State: "pending"}
-	}
-	if _, _, err := s.CreateTask(ctx, store.Task{ID: "t1"}, steps); err != nil {
-		t.Fatal(err)
-	}
-
+	s := openWithSteps(t, n)
 	var wg sync.WaitGroup
-	entered, release := make(chan struct{}), make(chan struct{})
-	wg.Go(func() { s.w.do(ctx, func(*writeStmts) error { close(entered); <-release; return nil }) })
-	<-entered
+	release := blockWriter(s, &wg)
 	commits := s.w.commits.Load()
 	errs := make([]error, n)
 	for i := range n {
@@ -324,4 +296,34 @@ func TestGroupCommitUndoesPartialRequest(t *testing.T) {
 	if c := s.w.commits.Load() - commits; c >= n+1 {
 		t.Errorf("%d commits for %d requests: no group commit", c, n+1)
 	}
+}
+
+// openWithSteps opens a store, closed when the test ends, holding task t1
+// with pending steps s0 … s(n-1).
+func openWithSteps(t *testing.T, n int) *Store {
+	t.Helper()
+	s, err := Open(filepath.Join(t.TempDir(), "tasker.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	steps := make([]store.Step, n)
+	for i := range steps {
+		steps[i] = store.Step{Name: fmt.Sprint("s", i), Position: i, State: "pending"}
+	}
+	if _, _, err := s.CreateTask(context.Background(), store.Task{ID: "t1"}, steps); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// blockWriter occupies the writer, in a goroutine of wg, until the returned
+// channel is closed, so that requests queued meanwhile share transactions.
+func blockWriter(s *Store, wg *sync.WaitGroup) chan struct{} {
+	entered, release := make(chan struct{}), make(chan struct{})
+	wg.Go(func() {
+		s.w.do(context.Background(), func(*writeStmts) error { close(entered); <-release; return nil })
+	})
+	<-entered
+	return release
 }
