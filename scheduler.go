@@ -4,6 +4,7 @@ import (
 	"context"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gotasker/tasker/store"
@@ -36,6 +37,7 @@ type scheduler struct {
 	started  chan struct{} // closed by start
 	stopped  chan struct{} // closed by stop
 	stopping bool
+	halt     atomic.Bool    // stopping, readable without mu
 	wg       sync.WaitGroup // the workers
 }
 
@@ -96,6 +98,7 @@ func (s *scheduler) stop(ctx context.Context, cancelNow bool) bool {
 	s.mu.Lock()
 	if !s.stopping {
 		s.stopping = true
+		s.halt.Store(true)
 		for t := range s.timers {
 			t.t.Stop()
 		}
@@ -203,7 +206,7 @@ func (s *scheduler) work() {
 	var w work
 	var ready []work
 	for {
-		if len(ready) > 0 && !s.isStopping() {
+		if len(ready) > 0 && !s.halt.Load() {
 			w = ready[0]
 			s.push(ready[1:]...)
 		} else {
@@ -218,12 +221,6 @@ func (s *scheduler) work() {
 			ready = s.attempt(wk, w.r, w.step, w.claimed)
 		}
 	}
-}
-
-func (s *scheduler) isStopping() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.stopping
 }
 
 // apply durably writes changes through the worker's buffer.
