@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/gotasker/tasker/store"
@@ -183,26 +184,64 @@ func taskView(rec store.Task, steps []store.Step, trail []store.Transition, tmpl
 		Reason: rec.Reason, Tags: rec.Tags, Context: rec.Context, IdempotencyKey: rec.IdempotencyKey,
 		CreatedAt: rec.CreatedAt, Steps: make([]Step, len(steps)),
 	}
-	byName := make(map[string]*Step, len(steps))
+	index := make(map[string]int, len(steps))
 	for i, s := range steps {
 		t.Steps[i] = Step{Name: s.Name, State: StepState(s.State), Attempts: s.Attempts,
 			Result: s.Result, LastError: failureView(s.Error), NextAttemptAt: s.NextAttemptAt}
 		if spec := tmplStep(tmpl, s.Name); spec != nil {
 			t.Steps[i].MaxAttempts = spec.Retry.Attempts()
 		}
-		byName[s.Name] = &t.Steps[i]
+		index[s.Name] = i
 	}
-	for _, tr := range trail {
-		v := Transition{Step: tr.Step, From: tr.From, To: tr.To, Attempt: tr.Attempt, At: tr.At, By: tr.By, Reason: tr.Reason}
+	// Each step's trail, and the task's (slot len(steps)), is a window of
+	// one array, in the order the store returned the transitions.
+	slot := func(tr store.Transition) int {
 		if tr.Step == "" {
-			t.Transitions = append(t.Transitions, v)
-			t.noteTimes(TaskState(tr.To), tr.At)
-		} else if s := byName[tr.Step]; s != nil {
-			s.Transitions = append(s.Transitions, v)
-			s.noteTimes(StepState(tr.To), tr.At)
+			return len(steps)
+		}
+		if i, ok := index[tr.Step]; ok {
+			return i
+		}
+		return -1
+	}
+	starts := make([]int, len(steps)+2) // slot k is all[starts[k]:starts[k+1]]
+	for _, tr := range trail {
+		if k := slot(tr); k >= 0 {
+			starts[k+1]++
 		}
 	}
+	for k := 1; k < len(starts); k++ {
+		starts[k] += starts[k-1]
+	}
+	all := make([]Transition, starts[len(steps)+1])
+	next := slices.Clone(starts)
+	for _, tr := range trail {
+		k := slot(tr)
+		if k < 0 {
+			continue
+		}
+		all[next[k]] = Transition{Step: tr.Step, From: tr.From, To: tr.To, Attempt: tr.Attempt, At: tr.At, By: tr.By, Reason: tr.Reason}
+		next[k]++
+		if k == len(steps) {
+			t.noteTimes(TaskState(tr.To), tr.At)
+		} else {
+			t.Steps[k].noteTimes(StepState(tr.To), tr.At)
+		}
+	}
+	for i := range t.Steps {
+		t.Steps[i].Transitions = window(all, starts[i], starts[i+1])
+	}
+	t.Transitions = window(all, starts[len(steps)], starts[len(steps)+1])
 	return t
+}
+
+// window returns all[from:to], capped so that appending to it cannot
+// overwrite its neighbour, or nil when it is empty.
+func window(all []Transition, from, to int) []Transition {
+	if from == to {
+		return nil
+	}
+	return all[from:to:to]
 }
 
 func (t *Task) noteTimes(to TaskState, at time.Time) {
