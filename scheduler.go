@@ -272,22 +272,9 @@ func (s *scheduler) begin(wk *worker, r *run) []work {
 // written), runs its handler and records the outcome. It returns the steps
 // that became ready.
 func (s *scheduler) attempt(wk *worker, r *run, i int, claimed *store.Change) []work {
-	var ch store.Change
-	if claimed != nil {
-		ch = *claimed
-	} else {
-		var ok bool
-		if ch, ok = r.claim(i, time.Now()); !ok {
-			r.mu.Lock()
-			return s.settle(r, nil)
-		}
-		if err := wk.apply(ch); err != nil {
-			s.abandon(r, err)
-			return nil
-		}
-		r.mu.Lock()
-		r.record(i, ch)
-		r.mu.Unlock()
+	ch, ok := s.claimed(wk, r, i, claimed)
+	if !ok {
+		return nil
 	}
 	spec := r.specs[i]
 	timeout := spec.Timeout
@@ -325,6 +312,29 @@ func (s *scheduler) attempt(wk *worker, r *run, i int, claimed *store.Change) []
 		s.after(delay, func() { s.push(r.requeue(i)...) })
 	}
 	return s.settle(r, ready)
+}
+
+// claimed returns the claim of step i: the one given, already written, or a
+// new one, written now. It returns false when the step must not run (the
+// task halted, and the worker's turn is settled, or the write failed).
+func (s *scheduler) claimed(wk *worker, r *run, i int, given *store.Change) (store.Change, bool) {
+	if given != nil {
+		return *given, true
+	}
+	ch, ok := r.claim(i, time.Now())
+	if !ok {
+		r.mu.Lock()
+		s.settle(r, nil)
+		return ch, false
+	}
+	if err := wk.apply(ch); err != nil {
+		s.abandon(r, err)
+		return ch, false
+	}
+	r.mu.Lock()
+	r.record(i, ch)
+	r.mu.Unlock()
+	return ch, true
 }
 
 // settle finishes a worker's turn on r, called with r.mu held, which it

@@ -193,18 +193,26 @@ func taskView(rec store.Task, steps []store.Step, trail []store.Transition, tmpl
 		}
 		index[s.Name] = i
 	}
-	// Each step's trail, and the task's (slot len(steps)), is a window of
-	// one array, in the order the store returned the transitions.
+	t.layOutTrails(trail, index)
+	return t
+}
+
+// layOutTrails sorts trail into the task's and each step's Transitions,
+// noting their times. Every trail is a window of one array, in the order
+// the store returned the transitions; index maps step names to positions.
+func (t *Task) layOutTrails(trail []store.Transition, index map[string]int) {
+	n := len(t.Steps)
+	// Slot k < n is step k's trail; slot n the task's.
 	slot := func(tr store.Transition) int {
 		if tr.Step == "" {
-			return len(steps)
+			return n
 		}
 		if i, ok := index[tr.Step]; ok {
 			return i
 		}
 		return -1
 	}
-	starts := make([]int, len(steps)+2) // slot k is all[starts[k]:starts[k+1]]
+	starts := make([]int, n+2) // slot k is all[starts[k]:starts[k+1]]
 	for _, tr := range trail {
 		if k := slot(tr); k >= 0 {
 			starts[k+1]++
@@ -213,7 +221,7 @@ func taskView(rec store.Task, steps []store.Step, trail []store.Transition, tmpl
 	for k := 1; k < len(starts); k++ {
 		starts[k] += starts[k-1]
 	}
-	all := make([]Transition, starts[len(steps)+1])
+	all := make([]Transition, starts[n+1])
 	next := slices.Clone(starts)
 	for _, tr := range trail {
 		k := slot(tr)
@@ -222,7 +230,7 @@ func taskView(rec store.Task, steps []store.Step, trail []store.Transition, tmpl
 		}
 		all[next[k]] = Transition{Step: tr.Step, From: tr.From, To: tr.To, Attempt: tr.Attempt, At: tr.At, By: tr.By, Reason: tr.Reason}
 		next[k]++
-		if k == len(steps) {
+		if k == n {
 			t.noteTimes(TaskState(tr.To), tr.At)
 		} else {
 			t.Steps[k].noteTimes(StepState(tr.To), tr.At)
@@ -231,8 +239,7 @@ func taskView(rec store.Task, steps []store.Step, trail []store.Transition, tmpl
 	for i := range t.Steps {
 		t.Steps[i].Transitions = window(all, starts[i], starts[i+1])
 	}
-	t.Transitions = window(all, starts[len(steps)], starts[len(steps)+1])
-	return t
+	t.Transitions = window(all, starts[n], starts[n+1])
 }
 
 // window returns all[from:to], capped so that appending to it cannot

@@ -54,22 +54,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	defer st.Close()
-	eng, err := tasker.New(st, nil)
+	eng, err := startEngine(ctx, st, orders.Handlers{PaymentLatency: *payLatency, InventoryLatency: *invLatency})
 	if err != nil {
-		return err
-	}
-	tmpl, err := orders.Template()
-	if err != nil {
-		return err
-	}
-	h := orders.Handlers{PaymentLatency: *payLatency, InventoryLatency: *invLatency}
-	if err := h.Register(eng); err != nil {
-		return err
-	}
-	if err := eng.AddTemplates(tmpl); err != nil {
-		return err
-	}
-	if err := eng.Start(ctx); err != nil {
 		return err
 	}
 	defer eng.Stop(ctx)
@@ -99,6 +85,25 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	}
 	report(out, task, *dbPath)
 	return nil
+}
+
+// startEngine starts an engine on st with the guide's template and h.
+func startEngine(ctx context.Context, st *sqlite.Store, h orders.Handlers) (*tasker.Engine, error) {
+	eng, err := tasker.New(st, nil)
+	if err != nil {
+		return nil, err
+	}
+	tmpl, err := orders.Template()
+	if err != nil {
+		return nil, err
+	}
+	if err := h.Register(eng); err != nil {
+		return nil, err
+	}
+	if err := eng.AddTemplates(tmpl); err != nil {
+		return nil, err
+	}
+	return eng, eng.Start(ctx)
 }
 
 // report prints the task's outcome and each step's start and end, as offsets
