@@ -32,8 +32,8 @@ func (e *Engine) Cancel(ctx context.Context, id string, a Action) error {
 		return nil
 	}
 	// Not driven by this engine (not started yet, or its template is not
-	// loaded): cancel it in the store.
-	rec, steps, err := e.load(ctx, id)
+	// loaded), or just ended: cancel it in the store, if it may be.
+	rec, steps, err := e.loadSettled(ctx, id)
 	if err != nil {
 		return err
 	}
@@ -93,7 +93,7 @@ func (s *scheduler) cancelRun(r *run, a Action) bool {
 func (e *Engine) Retry(ctx context.Context, id string, a Action) error {
 	e.mu.RLock()
 	defer e.mu.RUnlock()
-	rec, steps, err := e.load(ctx, id)
+	rec, steps, err := e.loadSettled(ctx, id)
 	if err != nil {
 		return err
 	}
@@ -131,7 +131,7 @@ func (e *Engine) Resolve(ctx context.Context, id, step string, result any, a Act
 	if r := e.sched.lookup(id); r != nil && !r.isEnded() {
 		return fmt.Errorf("%w: task %s is still running: resolve its failed steps once it has ended", ErrIllegalTransition, id)
 	}
-	rec, steps, err := e.load(ctx, id)
+	rec, steps, err := e.loadSettled(ctx, id)
 	if err != nil {
 		return err
 	}
@@ -193,8 +193,17 @@ func (e *Engine) reopen(ctx context.Context, rec store.Task, changes []store.Cha
 	return nil
 }
 
-// load reads a task and its steps.
-func (e *Engine) load(ctx context.Context, id string) (store.Task, []store.Step, error) {
+// loadSettled reads a task and its steps once no run of this engine is
+// writing its end: a run that has decided to end is waited for, so an
+// operator's changes never race with the engine's last ones.
+func (e *Engine) loadSettled(ctx context.Context, id string) (store.Task, []store.Step, error) {
+	if r := e.sched.lookup(id); r != nil && r.isEnded() {
+		select {
+		case <-r.done:
+		case <-ctx.Done():
+			return store.Task{}, nil, ctx.Err()
+		}
+	}
 	rec, err := e.st.Task(ctx, id)
 	if err != nil {
 		return store.Task{}, nil, notFound(id, err)

@@ -3,6 +3,7 @@ package tasker_test
 import (
 	"context"
 	"errors"
+	"runtime"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -302,4 +303,36 @@ func TestTaskDeadline(t *testing.T) {
 			t.Errorf("task ended %v after creation, before its deadline", got)
 		}
 	})
+}
+
+// TestCancelRacingTheEnd cancels tasks at the moment they end: each cancel
+// either wins (the task is cancelled) or finds the task ended
+// (ErrIllegalTransition); no task is left half-changed or abandoned.
+func TestCancelRacingTheEnd(t *testing.T) {
+	eng := startEngine(t, newMemory(t), map[string]tasker.StepHandler{
+		"test.first": echoStep("first"), "test.second": echoStep("second"),
+	}, mustParse(t, twoSteps))
+	ctx := context.Background()
+	counts := map[tasker.TaskState]int{}
+	for k := range 300 {
+		id, err := eng.Submit(ctx, tasker.SubmitRequest{Namespace: "test", Name: "two_steps"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range k % 60 { // cancel at a different moment of the task's life each time
+			runtime.Gosched()
+		}
+		if err := eng.Cancel(ctx, id, tasker.Action{}); err != nil && !errors.Is(err, tasker.ErrIllegalTransition) {
+			t.Fatalf("Cancel: %v", err)
+		}
+		task, err := eng.Wait(ctx, id)
+		if err != nil {
+			t.Fatalf("Wait: %v", err)
+		}
+		counts[task.State]++
+		if task.State != tasker.TaskCancelled && task.State != tasker.TaskComplete {
+			t.Fatalf("task %s", stateOf(task, nil))
+		}
+	}
+	t.Logf("outcomes: %v", counts)
 }

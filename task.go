@@ -128,26 +128,33 @@ func (e *Engine) Wait(ctx context.Context, id string) (*Task, error) {
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-	if r := e.sched.lookup(id); r != nil {
-		select {
-		case <-r.done:
-		case <-e.sched.stopped:
-			return nil, ErrEngineStopped
-		case <-ctx.Done():
-			return nil, ctx.Err()
+	var waited *run
+	for {
+		if r := e.sched.lookup(id); r != nil && r != waited {
+			select {
+			case <-r.done:
+			case <-e.sched.stopped:
+				return nil, ErrEngineStopped
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+			if r.err != nil {
+				return nil, fmt.Errorf("tasker: task %s abandoned: %w", id, r.err)
+			}
+			waited = r
 		}
-		if r.err != nil {
-			return nil, fmt.Errorf("tasker: task %s abandoned: %w", id, r.err)
+		t, err := e.Get(ctx, id)
+		if err != nil {
+			return nil, err
 		}
-	}
-	t, err := e.Get(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	if !t.State.Ended() {
+		if t.State.Ended() {
+			return t, nil
+		}
+		if r := e.sched.lookup(id); r != nil && r != waited {
+			continue // an operator resumed it meanwhile: wait for that run
+		}
 		return t, fmt.Errorf("tasker: task %s is %s and not run by this engine (is its template loaded?)", id, t.State)
 	}
-	return t, nil
 }
 
 // TaskFilter selects tasks for List. Empty fields match every task.
