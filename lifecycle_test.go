@@ -47,18 +47,22 @@ func TestSubmitBeforeStartRunsOnStart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waited := make(chan *tasker.Task)
+	type waitResult struct {
+		task *tasker.Task
+		err  error
+	}
+	waited := make(chan waitResult)
 	go func() {
-		task, _ := eng.Wait(context.Background(), id)
-		waited <- task
+		task, err := eng.Wait(context.Background(), id)
+		waited <- waitResult{task, err}
 	}()
 	if err := eng.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	defer eng.Stop(context.Background())
-	task := <-waited
-	if task == nil || task.State != tasker.TaskComplete || step(t, task, "second").Attempts != 1 {
-		t.Fatalf("task = %+v, want complete", task)
+	got := <-waited
+	if got.err != nil || got.task.State != tasker.TaskComplete || step(t, got.task, "second").Attempts != 1 {
+		t.Fatalf("Wait before Start: %s, want complete", stateOf(got.task, got.err))
 	}
 }
 

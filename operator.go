@@ -189,6 +189,7 @@ func (e *Engine) reopen(ctx context.Context, rec store.Task, changes []store.Cha
 	if err != nil {
 		return fmt.Errorf("tasker: resume task %s: %w", rec.ID, err)
 	}
+	e.sched.adopt(r)
 	e.sched.resume(r)
 	return nil
 }

@@ -67,8 +67,13 @@ func newScheduler(st store.Store, log *zap.Logger, h *registry, cfg Config) *sch
 	return s
 }
 
-// start launches the workers and resumes the recovered runs.
+// start launches the workers and resumes the recovered runs. They are
+// adopted before Wait callers are let through, so none of them misses its
+// run.
 func (s *scheduler) start(recovered []*run) {
+	for _, r := range recovered {
+		s.adopt(r)
+	}
 	s.mu.Lock()
 	close(s.started)
 	s.mu.Unlock()
@@ -451,11 +456,10 @@ func checkChange(ch store.Change) error {
 	return checkStep(ch.Step, StepState(ch.From), StepState(ch.To))
 }
 
-// resume adopts a run rebuilt from the store and queues what it can do now:
-// its beginning, ready steps at once, steps waiting for a retry when their
-// time comes; a run that is already over ends.
+// resume queues what an adopted run rebuilt from the store can do now: its
+// beginning, ready steps at once, steps waiting for a retry when their time
+// comes; a run that is already over ends.
 func (s *scheduler) resume(r *run) {
-	s.adopt(r)
 	r.mu.Lock()
 	if r.state == TaskPending {
 		r.inflight++
