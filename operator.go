@@ -122,7 +122,7 @@ func (e *Engine) Resolve(ctx context.Context, id, step string, result any, a Act
 	var raw json.RawMessage
 	if result != nil {
 		var err error
-		if raw, err = marshalResult(result); err != nil {
+		if raw, err = toJSON("result", result); err != nil {
 			return fmt.Errorf("tasker: resolve %s/%s: %w", id, step, err)
 		}
 	}

@@ -212,7 +212,7 @@ func invoke(ctx context.Context, h StepHandler, sc *StepContext, timeout time.Du
 	case err != nil:
 		out.fail, out.retryAfter = failureOf(err)
 	default:
-		if out.result, err = marshalResult(v); err != nil {
+		if out.result, err = toJSON("result", v); err != nil {
 			out.fail = &store.Failure{Message: err.Error(), Type: string(ErrorHandler), Code: CodeResultNotJSON}
 		}
 	}
@@ -246,16 +246,18 @@ func failureOf(err error) (*store.Failure, time.Duration) {
 	return &store.Failure{Message: se.Message, Type: string(t), Code: se.Code, Retryable: se.Retryable}, se.RetryAfter
 }
 
-func marshalResult(v any) (json.RawMessage, error) {
+// toJSON encodes v, what the caller names in errors ("result", "task
+// input"); a json.RawMessage is checked and kept as it is.
+func toJSON(what string, v any) (json.RawMessage, error) {
 	if raw, ok := v.(json.RawMessage); ok && raw != nil {
 		if !json.Valid(raw) {
-			return nil, errors.New("result is not valid JSON")
+			return nil, fmt.Errorf("%s is not valid JSON", what)
 		}
 		return raw, nil
 	}
 	b, err := json.Marshal(v)
 	if err != nil {
-		return nil, fmt.Errorf("result is not JSON-serializable: %w", err)
+		return nil, fmt.Errorf("%s is not JSON-serializable: %w", what, err)
 	}
 	return b, nil
 }

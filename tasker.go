@@ -274,7 +274,7 @@ func encodeInput(v any) (json.RawMessage, error) {
 	if v == nil {
 		return json.RawMessage("{}"), nil
 	}
-	raw, err := marshalResult(v)
+	raw, err := toJSON("task input", v)
 	if err != nil {
 		return nil, &InputError{Violations: []Violation{{Path: "$", Message: err.Error()}}}
 	}
