@@ -207,14 +207,7 @@ func TestGroupCommitIsolatesFailures(t *testing.T) {
 	close(release)
 	wg.Wait()
 
-	for i, err := range errs {
-		if i%2 == 0 && err != nil {
-			t.Errorf("valid Apply %d: %v", i, err)
-		}
-		if i%2 == 1 && !errors.Is(err, store.ErrConflict) {
-			t.Errorf("conflicting Apply %d: %v, want ErrConflict", i, err)
-		}
-	}
+	checkEvenSucceededOddConflicted(t, errs)
 	got, err := s.Steps(ctx, "t1")
 	if err != nil {
 		t.Fatal(err)
@@ -257,14 +250,7 @@ func TestGroupCommitUndoesPartialRequest(t *testing.T) {
 	close(release)
 	wg.Wait()
 
-	for i, err := range errs {
-		if i%2 == 0 && err != nil {
-			t.Errorf("valid Apply %d: %v", i, err)
-		}
-		if i%2 == 1 && !errors.Is(err, store.ErrConflict) {
-			t.Errorf("conflicting Apply %d: %v, want ErrConflict", i, err)
-		}
-	}
+	checkEvenSucceededOddConflicted(t, errs)
 	got, err := s.Steps(ctx, "t1")
 	if err != nil {
 		t.Fatal(err)
@@ -326,4 +312,18 @@ func blockWriter(s *Store, wg *sync.WaitGroup) chan struct{} {
 	})
 	<-entered
 	return release
+}
+
+// checkEvenSucceededOddConflicted checks that the even requests succeeded
+// and the odd ones failed with ErrConflict.
+func checkEvenSucceededOddConflicted(t *testing.T, errs []error) {
+	t.Helper()
+	for i, err := range errs {
+		if i%2 == 0 && err != nil {
+			t.Errorf("valid Apply %d: %v", i, err)
+		}
+		if i%2 == 1 && !errors.Is(err, store.ErrConflict) {
+			t.Errorf("conflicting Apply %d: %v, want ErrConflict", i, err)
+		}
+	}
 }
