@@ -203,7 +203,7 @@ func TestGroupCommitIsolatesFailures(t *testing.T) {
 			errs[i] = s.Apply(ctx, []store.Change{c})
 		})
 	}
-	time.Sleep(100 * time.Millisecond) // let the Applies queue up
+	waitQueued(t, s, n)
 	close(release)
 	wg.Wait()
 
@@ -246,7 +246,7 @@ func TestGroupCommitUndoesPartialRequest(t *testing.T) {
 			errs[i] = s.Apply(ctx, []store.Change{claim, second})
 		})
 	}
-	time.Sleep(100 * time.Millisecond) // let the Applies queue up
+	waitQueued(t, s, n)
 	close(release)
 	wg.Wait()
 
@@ -325,5 +325,18 @@ func checkEvenSucceededOddConflicted(t *testing.T, errs []error) {
 		if i%2 == 1 && !errors.Is(err, store.ErrConflict) {
 			t.Errorf("conflicting Apply %d: %v, want ErrConflict", i, err)
 		}
+	}
+}
+
+// waitQueued waits until n requests wait for the blocked writer, so that
+// they will share its next transactions.
+func waitQueued(t *testing.T, s *Store, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for s.w.waiting.Load() < int64(n) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d requests queued after 10s", s.w.waiting.Load(), n)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }

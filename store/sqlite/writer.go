@@ -37,6 +37,8 @@ type writer struct {
 	// commits and requests count transactions and the requests they held;
 	// benchmarks report their ratio.
 	commits, requests atomic.Int64
+	// waiting counts callers waiting for the writer to take their request.
+	waiting atomic.Int64
 }
 
 // newWriter starts the writer goroutine on conn, once it has prepared its
@@ -73,11 +75,15 @@ func (w *writer) do(ctx context.Context, fn func(*writeStmts) error) error {
 		return err
 	}
 	r := &request{ctx: ctx, fn: fn, done: make(chan error, 1)}
+	w.waiting.Add(1)
 	select {
 	case w.reqs <- r:
+		w.waiting.Add(-1)
 	case <-w.quit:
+		w.waiting.Add(-1)
 		return store.ErrClosed
 	case <-ctx.Done():
+		w.waiting.Add(-1)
 		return ctx.Err()
 	}
 	select {
