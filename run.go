@@ -281,6 +281,9 @@ func (r *run) upstreamResult(from int, name string) json.RawMessage {
 // upstream reports whether step anc is an ancestor of step from, searching
 // the dependency graph backwards from from.
 func (r *run) upstream(from, anc int) bool {
+	if slices.Contains(r.specs[from].deps, anc) {
+		return true // a direct dependency, the usual case
+	}
 	seen := make(map[int]bool)
 	stack := slices.Clone(r.specs[from].deps)
 	for len(stack) > 0 {
