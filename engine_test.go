@@ -268,3 +268,36 @@ func TestManyTasksFromManyGoroutines(t *testing.T) {
 		}
 	})
 }
+
+// TestDependencyResultOnlyUpstream checks what a handler may read: any
+// upstream step, transitively, but not a sibling, even a completed one.
+func TestDependencyResultOnlyUpstream(t *testing.T) {
+	var h orders.Handlers
+	handlers := orderHandlers(h)
+	handlers[orders.SendConfirmationCallable] = tasker.HandlerFunc(func(ctx context.Context, sc *tasker.StepContext) (any, error) {
+		var cart orders.Cart
+		if err := sc.DependencyResult("validate_cart", &cart); err != nil { // two levels up
+			return nil, &tasker.StepError{Message: err.Error()}
+		}
+		return cart.Total, nil
+	})
+	handlers[orders.CreateOrderCallable] = tasker.HandlerFunc(func(ctx context.Context, sc *tasker.StepContext) (any, error) {
+		if raw := sc.RawDependencyResult("send_confirmation"); raw != nil {
+			return nil, &tasker.StepError{Message: "read a downstream step"}
+		}
+		return orders.CreateOrder(ctx, sc)
+	})
+	handlers[orders.UpdateInventoryCallable] = tasker.HandlerFunc(func(ctx context.Context, sc *tasker.StepContext) (any, error) {
+		var v any
+		if err := sc.DependencyResult("process_payment", &v); !errors.Is(err, tasker.ErrNoResult) {
+			return nil, &tasker.StepError{Message: fmt.Sprintf("sibling's result: %v, want ErrNoResult", err)}
+		}
+		return h.UpdateInventory(ctx, sc)
+	})
+	eng := startEngine(t, memory.New(), handlers, ordersTemplate(t))
+	task := submitAndWait(t, eng, orderRequest(guideInput(orders.TokenSuccess)))
+	if task.State != tasker.TaskComplete || string(step(t, task, "send_confirmation").Result) != "118.77" {
+		t.Fatalf("task %s, send_confirmation result %s; want complete with the cart's total", stateOf(task, nil),
+			step(t, task, "send_confirmation").Result)
+	}
+}
