@@ -44,6 +44,27 @@ var (
 	ErrNoResult = errors.New("tasker: no result for step")
 	// ErrNoInput reports that the task input has no such key.
 	ErrNoInput = errors.New("tasker: no such input")
+	// ErrStepNotFound reports a step name that the task does not have.
+	ErrStepNotFound = errors.New("tasker: step not found")
+	// ErrTemplateMismatch reports a stored task whose steps no longer match
+	// its loaded template (steps added or removed without a version bump).
+	// Such a task is set aside in error, with code CodeTemplateMismatch.
+	ErrTemplateMismatch = errors.New("tasker: stored task does not match its template")
+
+	// errTaskEnded is the cancellation cause of a handler's context still
+	// running when its task ended.
+	errTaskEnded = errors.New("tasker: task ended")
+)
+
+// Failure codes the engine itself records.
+const (
+	// CodeInterrupted is the code of an attempt that was in progress when
+	// its engine stopped or died; recovery counts it as a retryable failure.
+	CodeInterrupted = "INTERRUPTED"
+	// CodeTemplateMismatch is the code of a task set aside because its
+	// stored steps no longer match its template: on the task's transition
+	// to error (its Reason starts with it) and on the steps it cut short.
+	CodeTemplateMismatch = "TEMPLATE_MISMATCH"
 )
 
 // TemplateError is one problem in a task template, located by file, line and

@@ -24,12 +24,21 @@ type Action struct {
 // recorded as complete), and once none runs, the steps that never started
 // or were waiting for a retry become cancelled and so does the task. Cancel
 // returns once the cancellation is requested; Wait observes the end. A task
-// that has ended cannot be cancelled (ErrIllegalTransition).
+// that has ended cannot be cancelled (ErrIllegalTransition); after Stop,
+// Cancel returns ErrEngineStopped.
 func (e *Engine) Cancel(ctx context.Context, id string, a Action) error {
 	e.mu.RLock()
 	defer e.mu.RUnlock()
-	if r := e.sched.lookup(id); r != nil && e.sched.cancelRun(r, a) {
-		return nil
+	if e.state == engineStopped {
+		return ErrEngineStopped
+	}
+	if e.state == engineStarted {
+		if _, err := e.adopt(ctx, id); err != nil {
+			return err
+		}
+		if e.sched.cancelTask(id, a) {
+			return nil
+		}
 	}
 	// Not driven by this engine (not started yet, or its template is not
 	// loaded), or just ended: cancel it in the store, if it may be.
@@ -48,7 +57,7 @@ func (e *Engine) Cancel(ctx context.Context, id string, a Action) error {
 		}
 	}
 	changes = append(changes, a.moveTask(rec, TaskCancelled, now))
-	return e.sched.apply(changes)
+	return e.applyAction(rec, changes)
 }
 
 // moveStep returns the change that moves stored step s to state to on a's
@@ -65,43 +74,36 @@ func (a Action) moveTask(t store.Task, to TaskState, now time.Time) store.Change
 	return store.Change{TaskID: t.ID, From: t.State, To: string(to), At: now, By: a.By, Reason: a.Reason}
 }
 
-// cancelRun cancels a run this engine drives; it reports false if the run
-// has already ended.
-func (s *scheduler) cancelRun(r *run, a Action) bool {
-	r.mu.Lock()
-	if r.ended {
-		r.mu.Unlock()
-		return false
-	}
-	if r.cancelled == nil {
-		r.cancelled = &a
-	}
-	final, ok := r.finish()
-	r.mu.Unlock()
-	r.cancel(ErrTaskCancelled)
-	if ok {
-		s.end(r, final)
-	}
-	return true
-}
-
-// Retry runs a task that ended in error again: every failed step goes back
-// to pending with its attempts reset, the task to in_progress, and the
-// steps downstream of the failures, which never ran, run once their
-// dependencies complete. Completed steps keep their results and do not run
-// again. A task not in error cannot be retried (ErrIllegalTransition).
+// Retry runs a task that ended in error again: every failed step (those
+// its deadline cut off included) goes back to pending with its attempts
+// reset, the task to in_progress, and the steps downstream of them run once
+// their dependencies complete. Completed steps keep their results and do
+// not run again. A task that had a deadline gets a new one, as long from
+// the retry as the first was from its submission. A task not in error
+// cannot be retried (ErrIllegalTransition), nor one whose steps no longer
+// match its template (ErrTemplateMismatch); after Stop, Retry returns
+// ErrEngineStopped.
 func (e *Engine) Retry(ctx context.Context, id string, a Action) error {
 	e.mu.RLock()
 	defer e.mu.RUnlock()
-	rec, steps, err := e.loadSettled(ctx, id)
+	rec, steps, err := e.loadForAction(ctx, id)
 	if err != nil {
 		return err
 	}
 	if err := checkTask(id, TaskState(rec.State), TaskInProgress); err != nil {
 		return err
 	}
+	if tmpl := e.template(rec.Namespace, rec.Name, rec.Version); tmpl != nil {
+		if err := tmpl.matches(steps); err != nil {
+			return fmt.Errorf("tasker: retry task %s: %w", id, err)
+		}
+	}
 	now := time.Now()
-	changes := []store.Change{a.moveTask(rec, TaskInProgress, now)}
+	start := a.moveTask(rec, TaskInProgress, now)
+	if !rec.Deadline.IsZero() {
+		start.Deadline = now.Add(rec.Deadline.Sub(rec.CreatedAt))
+	}
+	changes := []store.Change{start}
 	for _, s := range steps {
 		if StepState(s.State) == StepFailed {
 			reset := a.moveStep(s, StepPending, now)
@@ -116,8 +118,9 @@ func (e *Engine) Retry(ctx context.Context, id string, a Action) error {
 // resolved_manually, like Tasker's manual completion: the step counts as
 // complete, result (nil for none; otherwise JSON-encoded like a handler's
 // result) is what its dependents read, and once no step of the task is in
-// error the task resumes. A step that is not in error cannot be resolved
-// (ErrIllegalTransition); neither can one of a task that is still running.
+// error the task resumes. Only a task in error may be resolved, and only a
+// step in error (ErrIllegalTransition); an unknown step is an error
+// wrapping ErrStepNotFound; after Stop, Resolve returns ErrEngineStopped.
 func (e *Engine) Resolve(ctx context.Context, id, step string, result any, a Action) error {
 	var raw json.RawMessage
 	if result != nil {
@@ -128,12 +131,12 @@ func (e *Engine) Resolve(ctx context.Context, id, step string, result any, a Act
 	}
 	e.mu.RLock()
 	defer e.mu.RUnlock()
-	if r := e.sched.lookup(id); r != nil && !r.isEnded() {
-		return fmt.Errorf("%w: task %s is still running: resolve its failed steps once it has ended", ErrIllegalTransition, id)
-	}
-	rec, steps, err := e.loadSettled(ctx, id)
+	rec, steps, err := e.loadForAction(ctx, id)
 	if err != nil {
 		return err
+	}
+	if TaskState(rec.State) != TaskFailed {
+		return fmt.Errorf("%w: task %s is %s: only a task in error may be resolved", ErrIllegalTransition, id, rec.State)
 	}
 	now := time.Now()
 	var changes []store.Change
@@ -152,58 +155,65 @@ func (e *Engine) Resolve(ctx context.Context, id, step string, result any, a Act
 		}
 	}
 	if changes == nil {
-		return fmt.Errorf("tasker: resolve: task %s has no step %q", id, step)
+		return fmt.Errorf("tasker: resolve: task %s: %w: %q", id, ErrStepNotFound, step)
 	}
-	if failing == 0 && TaskState(rec.State) == TaskFailed {
+	if failing == 0 {
 		changes = append(changes, a.moveTask(rec, TaskInProgress, now))
 	}
 	return e.reopen(ctx, rec, changes)
 }
 
+// loadForAction reads a task for Retry or Resolve, which act only on a task
+// that no run of this engine drives. Called with e.mu read-locked.
+func (e *Engine) loadForAction(ctx context.Context, id string) (store.Task, []store.Step, error) {
+	if e.state == engineStopped {
+		return store.Task{}, nil, ErrEngineStopped
+	}
+	rec, steps, err := e.loadSettled(ctx, id)
+	if err != nil {
+		return rec, steps, err
+	}
+	if e.sched.lookup(id) != nil {
+		return rec, steps, fmt.Errorf("%w: task %s is still running: act on it once it has ended", ErrIllegalTransition, id)
+	}
+	return rec, steps, nil
+}
+
 // reopen applies an operator's changes to a task that no run drives and,
-// on a started engine, resumes the task if they put it back in progress.
-// Called with e.mu read-locked.
+// on a started engine, drives the task again if they put it back in
+// progress. Called with e.mu read-locked.
 func (e *Engine) reopen(ctx context.Context, rec store.Task, changes []store.Change) error {
-	if err := e.sched.apply(changes); err != nil {
-		if errors.Is(err, store.ErrConflict) {
-			return fmt.Errorf("%w: task %s changed meanwhile: %w", ErrIllegalTransition, rec.ID, err)
-		}
+	if err := e.applyAction(rec, changes); err != nil {
 		return err
 	}
 	resumed := slices.ContainsFunc(changes, func(ch store.Change) bool {
 		return ch.Step == "" && ch.To == string(TaskInProgress)
 	})
 	if e.state != engineStarted || !resumed {
-		return nil // a stopped or unstarted engine resumes it on Start
+		return nil // an engine resumes it on Start
 	}
-	rec.State = string(TaskInProgress)
-	tmpl := e.template(rec.Namespace, rec.Name, rec.Version)
-	if tmpl == nil {
-		return nil // resumed by an engine that has its template
-	}
-	steps, err := e.st.Steps(ctx, rec.ID)
-	if err != nil {
+	if _, err := e.adopt(ctx, rec.ID); err != nil {
 		return fmt.Errorf("tasker: resume task %s: %w", rec.ID, err)
 	}
-	r, err := e.restore(rec, steps, tmpl, time.Now())
-	if err != nil {
-		return fmt.Errorf("tasker: resume task %s: %w", rec.ID, err)
-	}
-	e.sched.adopt(r)
-	e.sched.resume(r)
 	return nil
+}
+
+// applyAction writes an operator's changes to task rec. A change the store
+// refuses because the task changed meanwhile is ErrIllegalTransition.
+func (e *Engine) applyAction(rec store.Task, changes []store.Change) error {
+	err := e.sched.apply(changes)
+	if errors.Is(err, store.ErrConflict) {
+		return fmt.Errorf("%w: task %s changed meanwhile: %w", ErrIllegalTransition, rec.ID, err)
+	}
+	return err
 }
 
 // loadSettled reads a task and its steps once no run of this engine is
 // writing its end: a run that has decided to end is waited for, so an
 // operator's changes never race with the engine's last ones.
 func (e *Engine) loadSettled(ctx context.Context, id string) (store.Task, []store.Step, error) {
-	if r := e.sched.lookup(id); r != nil && r.isEnded() {
-		select {
-		case <-r.done:
-		case <-ctx.Done():
-			return store.Task{}, nil, ctx.Err()
-		}
+	if _, err := e.sched.awaitEnding(ctx, id); err != nil {
+		return store.Task{}, nil, err
 	}
 	rec, err := e.st.Task(ctx, id)
 	if err != nil {
@@ -214,11 +224,4 @@ func (e *Engine) loadSettled(ctx context.Context, id string) (store.Task, []stor
 		return store.Task{}, nil, notFound(id, err)
 	}
 	return rec, steps, nil
-}
-
-// isEnded reports whether the run's final state is decided.
-func (r *run) isEnded() bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.ended
 }

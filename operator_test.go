@@ -293,8 +293,10 @@ func TestTaskDeadline(t *testing.T) {
 		if got, _ := cause.Load().(error); !errors.Is(got, tasker.ErrTaskDeadline) {
 			t.Errorf("handler's context cause = %v, want ErrTaskDeadline", got)
 		}
-		if a := step(t, task, "after"); a.State != tasker.StepPending || a.Attempts != 0 {
-			t.Errorf("after: %s, %d attempts; want never started", a.State, a.Attempts)
+		// A step the deadline cut off ends with its task, in the same write.
+		if a := step(t, task, "after"); a.State != tasker.StepFailed || a.Attempts != 0 ||
+			a.LastError == nil || a.LastError.Code != tasker.CodeTaskDeadline {
+			t.Errorf("after: %s, %d attempts, error %+v; want error TASK_DEADLINE, never started", a.State, a.Attempts, a.LastError)
 		}
 		if last := task.Transitions[len(task.Transitions)-1]; last.Reason != "task deadline exceeded" {
 			t.Errorf("task's last transition = %+v", last)

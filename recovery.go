@@ -2,6 +2,7 @@ package tasker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -9,96 +10,95 @@ import (
 	"go.uber.org/zap"
 )
 
-// CodeInterrupted is the failure code of an attempt that was in progress
-// when its engine stopped or died; recovery counts it as a retryable failure.
-const CodeInterrupted = "INTERRUPTED"
-
-// recover rebuilds the runs of every unfinished task in the store. Steps
-// that were in progress count that attempt as a retryable failure, recorded
-// before anything runs again. Called by Start with e.mu held.
-func (e *Engine) recover(ctx context.Context) ([]*run, error) {
-	recs, err := e.st.ListTasks(ctx, store.Filter{States: []string{string(TaskPending), string(TaskInProgress)}})
+// recover drives every unfinished task in the store whose template is
+// loaded. Steps that were in progress count that attempt as a retryable
+// failure, recorded before anything runs again. A task whose steps no
+// longer match its template is set aside, in error, and the rest go on.
+// Called by Start with e.mu held.
+func (e *Engine) recover(ctx context.Context) error {
+	recs, err := e.st.ListTasks(ctx, store.Filter{States: unfinished})
 	if err != nil {
-		return nil, fmt.Errorf("tasker: recover: %w", err)
+		return fmt.Errorf("tasker: recover: %w", err)
 	}
-	var runs []*run
 	for _, rec := range recs {
+		if _, err := e.adopt(ctx, rec.ID); err != nil {
+			return fmt.Errorf("tasker: recover task %s: %w", rec.ID, err)
+		}
+	}
+	return nil
+}
+
+// unfinished are the states of a task the engine drives.
+var unfinished = []string{string(TaskPending), string(TaskInProgress)}
+
+// adopt makes this engine drive stored task id, unless a run of it does
+// already, the task has ended, or its template is not loaded. It reports
+// whether a run drives the task now. A task whose steps no longer match its
+// template is set aside: it ends in error (see setAside).
+func (e *Engine) adopt(ctx context.Context, id string) (bool, error) {
+	return e.sched.adopt(id, func(parent context.Context) (*run, []store.Change, error) {
+		rec, err := e.st.Task(ctx, id)
+		if err != nil {
+			return nil, nil, notFound(id, err)
+		}
+		if st := TaskState(rec.State); st != TaskPending && st != TaskInProgress {
+			return nil, nil, nil
+		}
 		tmpl := e.template(rec.Namespace, rec.Name, rec.Version)
 		if tmpl == nil {
-			e.cfg.Logger.Warn("tasker: not resuming task: its template is not loaded",
-				zap.String("task", rec.ID), zap.String("template", rec.Namespace+"/"+rec.Name+"@"+rec.Version))
-			continue
+			e.cfg.Logger.Warn("tasker: not driving task: its template is not loaded",
+				zap.String("task", rec.ID), zap.String("template", templateKey(rec)))
+			return nil, nil, nil
 		}
-		steps, err := e.st.Steps(ctx, rec.ID)
+		steps, err := e.st.Steps(ctx, id)
 		if err != nil {
-			return nil, fmt.Errorf("tasker: recover task %s: %w", rec.ID, err)
+			return nil, nil, notFound(id, err)
 		}
-		r, err := e.restore(rec, steps, tmpl, time.Now())
-		if err != nil {
-			return nil, fmt.Errorf("tasker: recover task %s: %w", rec.ID, err)
+		r, cut, err := restore(parent, rec, steps, tmpl, time.Now())
+		if errors.Is(err, ErrTemplateMismatch) {
+			return nil, nil, e.setAside(rec, steps, err)
 		}
-		runs = append(runs, r)
-	}
-	return runs, nil
+		return r, cut, err
+	})
 }
 
-// restore rebuilds one run from its stored steps and durably settles the
-// attempts that were cut short.
-func (e *Engine) restore(rec store.Task, steps []store.Step, tmpl *Template, now time.Time) (*run, error) {
-	r := newRun(rec.ID, tmpl, rec.Context, rec.Deadline)
-	r.state = TaskState(rec.State)
-	if len(steps) != len(r.steps) {
-		return nil, fmt.Errorf("stored %d steps, template %s has %d", len(steps), tmpl, len(r.steps))
-	}
-	var cut []store.Change
+// setAside ends a stored task that its loaded template cannot drive (its
+// steps were added or removed without a version bump) in error, with code
+// TEMPLATE_MISMATCH on the task's transition and on every step that was in
+// progress, and logs it.
+func (e *Engine) setAside(rec store.Task, steps []store.Step, why error) error {
+	e.cfg.Logger.Error("tasker: setting task aside: its steps do not match its template",
+		zap.String("task", rec.ID), zap.String("template", templateKey(rec)), zap.Error(why))
+	a := Action{By: "engine", Reason: CodeTemplateMismatch + ": " + why.Error()}
+	now := time.Now()
+	var changes []store.Change
 	for _, s := range steps {
-		i := tmpl.Step(s.Name)
-		if i == nil {
-			return nil, fmt.Errorf("step %q is not in template %s", s.Name, tmpl)
-		}
-		r.load(i.index, s)
 		if StepState(s.State) == StepInProgress {
-			cut = append(cut, r.interrupted(i.index, now))
+			ch := a.moveStep(s, StepFailed, now)
+			ch.Error = &store.Failure{Message: why.Error(), Type: string(ErrorHandler),
+				Code: CodeTemplateMismatch, Attempt: s.Attempts}
+			changes = append(changes, ch)
 		}
 	}
-	for i := range r.steps {
-		r.steps[i].waiting = 0
-		for _, d := range r.specs[i].deps {
-			if !r.steps[d].state.Done() {
-				r.steps[i].waiting++
-			}
+	changes = append(changes, a.moveTask(rec, TaskFailed, now))
+	if err := e.sched.apply(changes); err != nil {
+		return fmt.Errorf("set aside after %w: %w", why, err)
+	}
+	return nil
+}
+
+// matches returns an error wrapping ErrTemplateMismatch unless steps are
+// exactly t's steps, by name.
+func (t *Template) matches(steps []store.Step) error {
+	if len(steps) != len(t.Steps) {
+		return fmt.Errorf("%w: stored %d steps, template %s has %d", ErrTemplateMismatch, len(steps), t, len(t.Steps))
+	}
+	for _, s := range steps {
+		if t.Step(s.Name) == nil {
+			return fmt.Errorf("%w: stored step %q is not in template %s", ErrTemplateMismatch, s.Name, t)
 		}
 	}
-	if len(cut) == 0 {
-		return r, nil
-	}
-	if err := e.sched.apply(cut); err != nil {
-		return nil, err
-	}
-	for _, ch := range cut {
-		r.record(tmpl.Step(ch.Step).index, ch)
-	}
-	return r, nil
+	return nil
 }
 
-// load sets step i to its stored state.
-func (r *run) load(i int, s store.Step) {
-	r.steps[i] = stepRun{state: StepState(s.State), attempts: s.Attempts,
-		result: s.Result, fail: s.Error, nextAt: s.NextAttemptAt}
-	switch st := r.steps[i].state; {
-	case st.Done():
-		r.left--
-	case st == StepFailed:
-		r.failed = true
-	}
-}
-
-// interrupted returns the change that ends an attempt cut short by a stop or
-// a crash: a retryable failure, retried while the policy allows.
-func (r *run) interrupted(i int, now time.Time) store.Change {
-	st := r.steps[i]
-	fail := &store.Failure{Message: "attempt interrupted: the engine stopped while it ran",
-		Type: string(ErrorHandler), Code: CodeInterrupted, Retryable: true, Attempt: st.attempts}
-	ch, _ := r.outcomeChange(i, st.attempts, st.fail, outcome{fail: fail}, now)
-	return ch
-}
+func templateKey(rec store.Task) string { return rec.Namespace + "/" + rec.Name + "@" + rec.Version }

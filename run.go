@@ -3,7 +3,6 @@ package tasker
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"slices"
 	"sync"
 	"time"
@@ -11,23 +10,31 @@ import (
 	"github.com/gotasker/tasker/store"
 )
 
-var errTaskEnded = errors.New("tasker: task ended")
-
-// run is the in-memory state of a task the engine is driving. Its fields
-// after mu are guarded by mu; the ones before it are set before the run is
-// shared and never change.
+// run is the in-memory state of a task the engine drives, and its one
+// owner: a small state machine. Each method takes an event — the task
+// begins, a step is claimed, an attempt ends, an operator cancels, the
+// deadline passes, a worker's turn is over — updates the state under the
+// run's lock and returns what follows from it as effects, for the scheduler
+// to carry out: the changes to write, the work to run or queue, a retry to
+// time, whether the task's end is decided. No code outside this file reads
+// or changes a run's fields, and none takes its lock.
+//
+// The state runs ahead of the store: an event's effects are applied here
+// when they are decided, and the scheduler writes them before it acts on
+// them (work starts only once the changes that made it ready are durable).
+// A run counts its turns in flight — a beginning, a step attempt, a write
+// not yet durable — and decides a halted task's end only when none is left,
+// so the end is always written after every outcome before it.
 type run struct {
+	// Set by newRun and never changed.
 	id       string
 	tmpl     *Template
 	specs    []*StepSpec // the task's steps; a run may gain steps later
 	input    json.RawMessage
-	deadline time.Time     // zero when none
+	deadline time.Time // zero when none
+	ctx      context.Context
+	cancel   context.CancelCauseFunc
 	done     chan struct{} // closed when the engine stops driving the task
-	err      error         // why it was abandoned; set before done closes
-
-	ctx           context.Context // parent of the task's handler contexts
-	cancel        context.CancelCauseFunc
-	deadlineTimer *timer
 
 	fieldsOnce sync.Once
 	fields     map[string]json.RawMessage
@@ -36,11 +43,13 @@ type run struct {
 	state     TaskState
 	steps     []stepRun
 	left      int     // steps not done
-	inflight  int     // work queued or running: a beginning or step attempts
+	inflight  int     // turns in flight: a beginning, attempts, writes not yet durable
 	failed    bool    // a step failed for good, or the deadline passed
 	expired   bool    // the deadline passed
 	cancelled *Action // set when an operator cancelled the task
 	ended     bool    // the task's final state is decided
+	err       error   // why the engine stopped driving it early; nil when it ended
+	timer     *timer  // the deadline's, stopped on release
 }
 
 type stepRun struct {
@@ -52,49 +61,87 @@ type stepRun struct {
 	nextAt   time.Time
 }
 
+// effects is what follows from an event on a run. The scheduler carries
+// them out in order: it writes the changes in one batch; once they are
+// durable it releases the run if they end the task, times the retry, runs
+// or queues the work and, when the event ended a turn, settles it.
+type effects struct {
+	writes []store.Change
+	work   []work        // ready work; work[0] may be claimed, for the same worker
+	retry  int           // the step to requeue after delay; -1 when none
+	delay  time.Duration // before the retry
+	ends   bool          // writes record the task's end
+	settle bool          // the event ended a turn: settle it once writes are durable
+}
+
+// none is the effects of an event that leads to nothing.
+var none = effects{retry: -1}
+
 // newRun returns the run of a task as stored at submission: every step
-// pending, waiting for all of its dependencies.
-func newRun(id string, t *Template, input json.RawMessage, deadline time.Time) *run {
+// pending, waiting for all of its dependencies. Its handlers' contexts
+// derive from parent.
+func newRun(parent context.Context, id string, t *Template, input json.RawMessage, deadline time.Time) *run {
 	r := &run{id: id, tmpl: t, specs: t.Steps, input: input, deadline: deadline, done: make(chan struct{}),
 		state: TaskPending, steps: make([]stepRun, len(t.Steps)), left: len(t.Steps)}
+	r.ctx, r.cancel = context.WithCancelCause(parent)
 	for i, sp := range t.Steps {
 		r.steps[i] = stepRun{state: StepPending, waiting: len(sp.deps)}
 	}
 	return r
 }
 
-// halted reports whether the task may start nothing new. Called with mu held.
-func (r *run) halted() bool { return r.failed || r.cancelled != nil || r.ended }
-
-// ready marks every pending step with no unfinished dependency as in flight
-// and returns it as work. Called with mu held.
-func (r *run) ready() []work {
-	if r.halted() {
-		return nil
-	}
-	var ws []work
-	for i := range r.steps {
-		if st := &r.steps[i]; st.state == StepPending && st.waiting == 0 {
-			ws = append(ws, work{r: r, step: i})
-		}
-	}
-	r.inflight += len(ws)
-	return ws
+// startTurn counts a turn in flight that the scheduler starts: a new task's
+// beginning, or the resumption of a restored one.
+func (r *run) startTurn() {
+	r.mu.Lock()
+	r.inflight++
+	r.mu.Unlock()
 }
 
-// claim returns the change that starts the next attempt of step i, or false
-// when the task may start nothing new.
+// begin starts a new task: it moves the task to in_progress and returns its
+// root steps as work, the first one claimed in the same write. A task
+// cancelled before it began ends instead.
+func (r *run) begin(now time.Time, buf []store.Change) effects {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.state != TaskPending || r.halted() {
+		return r.settleLocked(now)
+	}
+	buf = append(buf[:0], store.Change{TaskID: r.id, From: string(TaskPending), To: string(TaskInProgress), At: now})
+	r.state = TaskInProgress
+	ready := r.ready()
+	if len(ready) > 0 {
+		ready[0], buf = r.claimFirst(ready[0].step, now, buf)
+	}
+	return effects{writes: buf, work: ready, retry: -1, settle: true}
+}
+
+// claimFirst claims step i in memory, appends the claim to writes and
+// returns i's work marked as claimed, for a turn that writes the claim with
+// other changes.
+func (r *run) claimFirst(i int, now time.Time, writes []store.Change) (work, []store.Change) {
+	ch := r.claimChange(i, now)
+	r.apply(i, ch)
+	return work{r: r, step: i, claimed: &ch}, append(writes, ch)
+}
+
+// claim starts the next attempt of step i and returns the change to write,
+// or false when the task may start nothing new: the turn is then over, and
+// settle says what follows.
 func (r *run) claim(i int, now time.Time) (store.Change, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.halted() {
 		return store.Change{}, false
 	}
-	return r.claimLocked(i, now), true
+	ch := r.claimChange(i, now)
+	r.apply(i, ch)
+	return ch, true
 }
 
-// claimLocked is claim with mu held, for a task that may go on.
-func (r *run) claimLocked(i int, now time.Time) store.Change {
+// claimChange returns the change that starts the next attempt of step i.
+// Called with mu held.
+func (r *run) claimChange(i int, now time.Time) store.Change {
 	st := &r.steps[i]
 	return store.Change{
 		TaskID: r.id, Step: r.specs[i].Name,
@@ -104,54 +151,36 @@ func (r *run) claimLocked(i int, now time.Time) store.Change {
 	}
 }
 
-// followUp is what is written together with a step's outcome.
-type followUp struct {
-	extra store.Change // the task's end or the next step's claim; zero when none
-	next  int          // the claimed step, which the worker runs next; -1 when none
-	last  bool         // extra ends the task: the outcome completes its last step
-}
-
-// follow returns what to write with rec, the outcome of step i: when rec
-// completes the task's last step, the task's end (decided here); otherwise,
-// when it makes a dependent ready, that dependent's claim, so that the
-// worker goes straight on to it. No one else can claim that dependent
-// meanwhile: only rec's completion makes it ready.
-func (r *run) follow(i int, rec store.Change) followUp {
+// outcome records how attempt claim of step i ended and returns what
+// follows: the outcome to write and, in the same write, the task's end when
+// it completes the last step, or the claim of a dependent it made ready, so
+// that the worker goes straight on to that one (no one else can claim it
+// meanwhile: only this outcome made it ready); the dependents it made
+// ready; a retry to time.
+func (r *run) outcome(i int, claim store.Change, out outcome, now time.Time, buf []store.Change) effects {
+	rec, delay := r.outcomeChange(i, claim.Attempt, claim.Error, out, now)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	none := followUp{next: -1}
+	buf = append(buf[:0], rec)
+	ready := r.apply(i, rec)
+	eff := effects{writes: buf, work: ready, retry: -1, settle: true}
 	switch {
+	case rec.To == string(StepWaitingForRetry):
+		eff.retry, eff.delay = i, delay
 	case rec.To != string(StepComplete) || r.ended:
-		return none
-	case r.left == 1:
+	case r.left == 0:
 		r.ended = true
-		return followUp{next: -1, last: true,
-			extra: store.Change{TaskID: r.id, From: string(r.state), To: string(TaskComplete), At: rec.At}}
-	case r.halted():
-		return none
+		r.inflight--
+		eff.writes = append(eff.writes, store.Change{TaskID: r.id, From: string(r.state), To: string(TaskComplete), At: now})
+		eff.ends, eff.settle = true, false
+	case len(ready) > 0 && !r.halted():
+		// The turn goes on with the first dependent made ready, claimed in
+		// this write; it takes over the turn's place in flight.
+		ready[0], eff.writes = r.claimFirst(ready[0].step, now, eff.writes)
+		r.inflight--
+		eff.settle = false
 	}
-	for _, d := range r.specs[i].dependents {
-		if st := r.steps[d]; st.waiting == 1 && st.state == StepPending {
-			return followUp{next: d, extra: r.claimLocked(d, rec.At)}
-		}
-	}
-	return none
-}
-
-// continueWith records the claim of step d, written with its dependency's
-// outcome, and returns ready with d first, marked as claimed and in flight
-// (even if the task halted meanwhile: its attempt is durable and must run).
-// Called with mu held.
-func (r *run) continueWith(d int, claim store.Change, ready []work) []work {
-	r.record(d, claim)
-	w := work{r: r, step: d, claimed: &claim}
-	if k := slices.IndexFunc(ready, func(w work) bool { return w.step == d }); k >= 0 {
-		ready[k] = ready[0]
-		ready[0] = w
-		return ready
-	}
-	r.inflight++
-	return append([]work{w}, ready...)
+	return eff
 }
 
 // outcomeChange returns the change that records an attempt's outcome and,
@@ -178,16 +207,95 @@ func (r *run) outcomeChange(i, attempt int, prev *store.Failure, out outcome, no
 	}
 }
 
-// record applies a durable change of step i to memory and returns the steps
-// it made ready, marked in flight. Called with mu held.
-func (r *run) record(i int, ch store.Change) []work {
+// requeue returns step i as work again after its retry delay, unless the
+// task may start nothing new.
+func (r *run) requeue(i int) []work {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.halted() || r.steps[i].state != StepWaitingForRetry {
+		return nil
+	}
+	r.inflight++
+	return []work{{r: r, step: i}}
+}
+
+// settle ends a turn whose writes are durable: once no turn is in flight, a
+// halted task's end follows.
+func (r *run) settle(now time.Time) effects {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.settleLocked(now)
+}
+
+func (r *run) settleLocked(now time.Time) effects {
+	r.inflight--
+	return r.finish(now)
+}
+
+// cancelBy cancels the task on a's behalf: nothing new starts, running
+// handlers' contexts are cancelled, and the end follows once no turn is in
+// flight. It reports false when the task's end was decided already.
+func (r *run) cancelBy(a Action, now time.Time) (effects, bool) {
+	r.mu.Lock()
+	if r.ended {
+		r.mu.Unlock()
+		return none, false
+	}
+	if r.cancelled == nil {
+		r.cancelled = &a
+	}
+	eff := r.finish(now)
+	r.mu.Unlock()
+	r.cancel(ErrTaskCancelled)
+	return eff, true
+}
+
+// expire ends a task whose deadline passed: nothing new starts, running
+// handlers' contexts are cancelled (they fail as timeouts), and once none
+// runs the task ends in error.
+func (r *run) expire(now time.Time) effects {
+	r.mu.Lock()
+	if r.ended {
+		r.mu.Unlock()
+		return none
+	}
+	r.failed, r.expired = true, true
+	eff := r.finish(now)
+	r.mu.Unlock()
+	r.cancel(ErrTaskDeadline)
+	return eff
+}
+
+// halted reports whether the task may start nothing new. Called with mu held.
+func (r *run) halted() bool { return r.failed || r.cancelled != nil || r.ended }
+
+// ready marks every pending step with no unfinished dependency as in flight
+// and returns it as work. Called with mu held.
+func (r *run) ready() []work {
+	if r.halted() {
+		return nil
+	}
+	var ws []work
+	for i := range r.steps {
+		if st := &r.steps[i]; st.state == StepPending && st.waiting == 0 {
+			ws = append(ws, work{r: r, step: i})
+		}
+	}
+	r.inflight += len(ws)
+	return ws
+}
+
+// apply records change ch of step i and returns the dependents it made
+// ready, as work in flight. Called with mu held.
+func (r *run) apply(i int, ch store.Change) []work {
 	st := &r.steps[i]
+	was := st.state
 	st.state, st.attempts = StepState(ch.To), ch.Attempt
 	st.result, st.fail, st.nextAt = ch.Result, ch.Error, ch.NextAttemptAt
 	switch {
 	case st.state == StepFailed:
 		r.failed = true
-	case st.state.Done():
+	case st.state.Done() && !was.Done():
 		r.left--
 		var ws []work
 		for _, d := range r.specs[i].dependents {
@@ -203,57 +311,97 @@ func (r *run) record(i int, ch store.Change) []work {
 	return nil
 }
 
-// requeue returns step i as work again after its retry delay, unless the
-// task may start nothing new.
-func (r *run) requeue(i int) []work {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.halted() || r.steps[i].state != StepWaitingForRetry {
-		return nil
-	}
-	r.inflight++
-	return []work{{r: r, step: i}}
-}
-
 // finish decides, once, whether the task is over, and returns the changes
 // that record its end: complete when every step is done; otherwise, once
-// nothing is in flight, cancelled (its unstarted steps too) or in error.
-// Called with mu held.
-func (r *run) finish() ([]store.Change, bool) {
+// nothing is in flight, cancelled or in error. The steps that will not run
+// now end with it: cancelled, for a cancelled task or one past its
+// deadline. Called with mu held.
+func (r *run) finish(now time.Time) effects {
 	var to TaskState
 	switch {
 	case r.ended:
-		return nil, false
+		return none
 	case r.left == 0:
 		to = TaskComplete
 	case r.inflight > 0:
-		return nil, false
+		return none
 	case r.cancelled != nil:
 		to = TaskCancelled
 	case r.failed:
 		to = TaskFailed
 	default:
-		return nil, false
+		return none
 	}
 	r.ended = true
-	now := time.Now()
 	var by Action
-	if to == TaskCancelled {
+	switch {
+	case to == TaskCancelled:
 		by = *r.cancelled
+	case r.expired && to == TaskFailed:
+		by.Reason = "task deadline exceeded"
 	}
 	var changes []store.Change
 	for i, st := range r.steps {
-		if to == TaskCancelled && (st.state == StepPending || st.state == StepWaitingForRetry) {
-			changes = append(changes, store.Change{TaskID: r.id, Step: r.specs[i].Name,
-				From: string(st.state), FromAttempt: st.attempts, To: string(StepCancelled),
-				Attempt: st.attempts, Error: st.fail, At: now, By: by.By, Reason: by.Reason})
+		if (to == TaskCancelled || r.expired) && (st.state == StepPending || st.state == StepWaitingForRetry) {
+			changes = append(changes, r.cutOff(i, to, by, now))
 		}
 	}
-	if r.expired && to == TaskFailed {
-		by.Reason = "task deadline exceeded"
+	changes = append(changes, store.Change{TaskID: r.id, From: string(r.state), To: string(to),
+		At: now, By: by.By, Reason: by.Reason})
+	return effects{writes: changes, retry: -1, ends: true}
+}
+
+// cutOff returns the change that ends step i, which has not run, with its
+// task: cancelled with a cancelled task, in error (code TASK_DEADLINE) with
+// a task past its deadline, so that Retry runs it again and Resolve may
+// resolve it. Called with mu held.
+func (r *run) cutOff(i int, task TaskState, by Action, now time.Time) store.Change {
+	st := r.steps[i]
+	ch := store.Change{TaskID: r.id, Step: r.specs[i].Name, From: string(st.state), FromAttempt: st.attempts,
+		To: string(StepCancelled), Attempt: st.attempts, Error: st.fail, At: now, By: by.By, Reason: by.Reason}
+	if task == TaskFailed {
+		ch.To = string(StepFailed)
+		ch.Error = &store.Failure{Message: "the task's deadline passed before the step ran", Type: string(ErrorTimeout),
+			Code: CodeTaskDeadline, Attempt: st.attempts}
 	}
-	return append(changes, store.Change{TaskID: r.id, From: string(r.state), To: string(to),
-		At: now, By: by.By, Reason: by.Reason}), true
+	return ch
+}
+
+// isEnded reports whether the run's final state is decided.
+func (r *run) isEnded() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.ended
+}
+
+// watch keeps t, the deadline's timer, for release to stop.
+func (r *run) watch(t *timer) {
+	r.mu.Lock()
+	r.timer = t
+	r.mu.Unlock()
+}
+
+// release ends the run: err says why the engine stopped driving the task
+// early (nil when it ended). Handlers still running see their contexts
+// cancelled; Wait callers are let through. It returns the deadline's timer,
+// for the scheduler to stop.
+func (r *run) release(err error) *timer {
+	r.mu.Lock()
+	r.ended = true
+	r.err = err
+	t := r.timer
+	r.mu.Unlock()
+	r.cancel(errTaskEnded)
+	close(r.done)
+	return t
+}
+
+// abandoned returns why the engine stopped driving the task before its end,
+// or nil. Valid once done is closed.
+func (r *run) abandoned() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.err
 }
 
 // inputField returns the task input's value under key, or nil.
@@ -263,39 +411,125 @@ func (r *run) inputField(key string) json.RawMessage {
 }
 
 // upstreamResult returns the result of the step named name if it is a
-// done step upstream of step from, directly or transitively.
-func (r *run) upstreamResult(from int, name string) json.RawMessage {
+// done step upstream of step from, directly or transitively. anc caches
+// from's ancestors across calls of one attempt, so that reading every
+// ancestor costs O(steps + edges) in all, not per read.
+func (r *run) upstreamResult(from int, name string, anc *[]bool) json.RawMessage {
 	spec := r.tmpl.Step(name)
-	if spec == nil || !r.upstream(from, spec.index) {
+	if spec == nil || !r.upstream(from, spec.index, anc) {
 		return nil
 	}
-	target := spec.index
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if !r.steps[target].state.Done() {
-		return nil
+	if st := &r.steps[spec.index]; st.state.Done() {
+		return st.result
 	}
-	return r.steps[target].result
+	return nil
 }
 
-// upstream reports whether step anc is an ancestor of step from, searching
-// the dependency graph backwards from from.
-func (r *run) upstream(from, anc int) bool {
-	if slices.Contains(r.specs[from].deps, anc) {
-		return true // a direct dependency, the usual case
+// upstream reports whether step a is an ancestor of step from. A direct
+// dependency, the usual case, costs nothing more; otherwise the ancestors
+// are found once, searching the graph backwards from from, and kept in anc.
+func (r *run) upstream(from, a int, anc *[]bool) bool {
+	if slices.Contains(r.specs[from].deps, a) {
+		return true
 	}
-	seen := make(map[int]bool)
-	stack := slices.Clone(r.specs[from].deps)
-	for len(stack) > 0 {
-		i := stack[len(stack)-1]
-		stack = stack[:len(stack)-1]
-		if i == anc {
-			return true
+	if *anc == nil {
+		seen := make([]bool, len(r.specs))
+		stack := slices.Clone(r.specs[from].deps)
+		for len(stack) > 0 {
+			i := stack[len(stack)-1]
+			stack = stack[:len(stack)-1]
+			if !seen[i] {
+				seen[i] = true
+				stack = append(stack, r.specs[i].deps...)
+			}
 		}
-		if !seen[i] {
-			seen[i] = true
-			stack = append(stack, r.specs[i].deps...)
+		*anc = seen
+	}
+	return (*anc)[a]
+}
+
+// resumption is what a run adopted from the store can do at once: its
+// effects (the turn of its resumption, settled like any other) and the
+// steps waiting for a retry, with their times.
+type resumption struct {
+	effects
+	waiting []retryAt
+}
+
+type retryAt struct {
+	step int
+	at   time.Time
+}
+
+// resume starts a restored run: a pending task begins; otherwise its ready
+// steps run at once, the steps waiting for a retry run when their time
+// comes, and a task that is over ends.
+func (r *run) resume(now time.Time) resumption {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.inflight++ // the resumption's turn, settled by the scheduler
+	if r.state == TaskPending {
+		return resumption{effects: effects{work: []work{{r: r, step: -1}}, retry: -1}}
+	}
+	res := resumption{effects: effects{work: r.ready(), retry: -1, settle: true}}
+	if !r.halted() {
+		for i, st := range r.steps {
+			if st.state == StepWaitingForRetry {
+				res.waiting = append(res.waiting, retryAt{step: i, at: st.nextAt})
+			}
 		}
 	}
-	return false
+	return res
+}
+
+// restore rebuilds the run of stored task rec from its steps. An attempt
+// that was in progress was cut short by a stop or a crash: it counts as a
+// retryable failure, and restore returns the changes that record it, to be
+// written before anything runs again. Steps that do not match t's are an
+// error wrapping ErrTemplateMismatch.
+func restore(parent context.Context, rec store.Task, steps []store.Step, t *Template, now time.Time) (*run, []store.Change, error) {
+	if err := t.matches(steps); err != nil {
+		return nil, nil, err
+	}
+	r := newRun(parent, rec.ID, t, rec.Context, rec.Deadline)
+	r.state = TaskState(rec.State)
+	for _, s := range steps {
+		i := t.Step(s.Name).index
+		r.steps[i] = stepRun{state: StepState(s.State), attempts: s.Attempts,
+			result: s.Result, fail: s.Error, nextAt: s.NextAttemptAt}
+		switch st := r.steps[i].state; {
+		case st.Done():
+			r.left--
+		case st == StepFailed:
+			r.failed = true
+		}
+	}
+	for i := range r.steps { // every step was loaded, waiting for nothing
+		for _, d := range r.specs[i].deps {
+			if !r.steps[d].state.Done() {
+				r.steps[i].waiting++
+			}
+		}
+	}
+	var cut []store.Change
+	for i, st := range r.steps {
+		if st.state == StepInProgress {
+			ch := r.interrupted(i, now)
+			r.apply(i, ch)
+			cut = append(cut, ch)
+		}
+	}
+	return r, cut, nil
+}
+
+// interrupted returns the change that ends an attempt cut short by a stop or
+// a crash: a retryable failure, retried while the policy allows.
+func (r *run) interrupted(i int, now time.Time) store.Change {
+	st := r.steps[i]
+	fail := &store.Failure{Message: "attempt interrupted: the engine stopped while it ran",
+		Type: string(ErrorHandler), Code: CodeInterrupted, Retryable: true, Attempt: st.attempts}
+	ch, _ := r.outcomeChange(i, st.attempts, st.fail, outcome{fail: fail}, now)
+	return ch
 }

@@ -2,6 +2,8 @@ package tasker
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -11,13 +13,13 @@ import (
 	"go.uber.org/zap"
 )
 
-// scheduler owns the engine's goroutines, time and readiness. Each running
-// task is a run holding, per step, a counter of unfinished dependencies;
-// completing a step decrements its dependents' counters and queues those at
-// zero, so readiness costs O(steps + edges) per task. A bounded pool of
-// workers takes queued steps, claims them through the store, calls their
-// handlers and records the outcome. A step waiting for a retry is a timer,
-// holding no worker and no goroutine.
+// scheduler does the engine's I/O and keeps its time: it owns the workers,
+// the queue of ready work and the timers, writes what the runs decide and
+// acts on it once it is durable. What runs next is each run's decision
+// (run.go); the scheduler only carries out the effects a run returns. A
+// bounded pool of workers takes queued work: a task to begin, or a step to
+// claim, hand to its handler and record. A step waiting for a retry is a
+// timer, holding no worker and no goroutine.
 type scheduler struct {
 	st          store.Store
 	log         *zap.Logger
@@ -27,6 +29,10 @@ type scheduler struct {
 
 	handlerCtx context.Context // parent of every handler's context
 	cancel     context.CancelCauseFunc
+
+	// adoptMu serializes the adoption of runs, so that a task is read from
+	// the store and adopted by one caller at a time, never twice.
+	adoptMu sync.Mutex
 
 	mu       sync.Mutex
 	cond     sync.Cond
@@ -47,7 +53,7 @@ type work struct {
 	r    *run
 	step int
 	// claimed, when set, is the claim of step already written along with
-	// the task's start: the attempt goes straight to the handler.
+	// another change: the attempt goes straight to the handler.
 	claimed *store.Change
 }
 
@@ -67,19 +73,10 @@ func newScheduler(st store.Store, log *zap.Logger, h *registry, cfg Config) *sch
 	return s
 }
 
-// start launches the workers and resumes the recovered runs. They are
-// adopted before Wait callers are let through, so none of them misses its
-// run.
-func (s *scheduler) start(recovered []*run) {
-	for _, r := range recovered {
-		s.adopt(r)
-	}
-	s.mu.Lock()
+// start lets Wait callers through and launches the workers. The runs of
+// recovered tasks are adopted before it, so that no Wait misses its run.
+func (s *scheduler) start() {
 	close(s.started)
-	s.mu.Unlock()
-	for _, r := range recovered {
-		s.resume(r)
-	}
 	s.wg.Add(s.workers)
 	for range s.workers {
 		go s.work()
@@ -124,33 +121,74 @@ func (s *scheduler) stop(ctx context.Context, cancelNow bool) bool {
 	case <-ctx.Done():
 		s.cancel(ErrEngineStopping)
 	}
+	// Handlers that honour their context return now.
 	select {
 	case <-done:
 		return true
-	default:
+	case <-time.After(stopGrace):
 		return false
 	}
 }
 
-// adopt makes r one of the runs this engine drives: it gets a context for
-// its handlers and, if it has a deadline, a timer.
-func (s *scheduler) adopt(r *run) {
-	r.ctx, r.cancel = context.WithCancelCause(s.handlerCtx)
-	s.mu.Lock()
-	s.runs[r.id] = r
-	s.mu.Unlock()
-	if !r.deadline.IsZero() {
-		r.deadlineTimer = s.after(time.Until(r.deadline), func() { s.expire(r) })
+// stopGrace is how long stop waits for handlers to return once it has
+// cancelled their contexts, before it reports that some still run.
+const stopGrace = 100 * time.Millisecond
+
+// add drives task id, just stored, and queues its beginning.
+func (s *scheduler) add(id string, t *Template, input json.RawMessage, deadline time.Time) {
+	r := newRun(s.handlerCtx, id, t, input, deadline)
+	s.adoptMu.Lock()
+	defer s.adoptMu.Unlock()
+	if s.drive(r) {
+		r.startTurn()
+		s.push(work{r: r, step: -1})
 	}
 }
 
-// add adopts a newly submitted run and queues its beginning.
-func (s *scheduler) add(r *run) {
-	s.adopt(r)
-	r.mu.Lock()
-	r.inflight++
-	r.mu.Unlock()
-	s.push(work{r: r, step: -1})
+// restorer builds the run of a stored task, with the changes that settle
+// the attempts a stop or crash cut short, or returns a nil run when the
+// task needs no driving.
+type restorer func(parent context.Context) (*run, []store.Change, error)
+
+// adopt drives task id with the run that restore builds from the store,
+// unless a run of this engine drives it already. It reports whether one
+// does now.
+func (s *scheduler) adopt(id string, restore restorer) (bool, error) {
+	s.adoptMu.Lock()
+	defer s.adoptMu.Unlock()
+	if s.lookup(id) != nil {
+		return true, nil
+	}
+	r, cut, err := restore(s.handlerCtx)
+	if err != nil || r == nil {
+		return false, err
+	}
+	if err := s.apply(cut); err != nil {
+		return false, err
+	}
+	s.drive(r)
+	eff := r.resume(time.Now())
+	for _, w := range eff.waiting {
+		s.after(time.Until(w.at), func() { s.push(r.requeue(w.step)...) })
+	}
+	s.push(s.carry(r, eff.effects)...)
+	return true, nil
+}
+
+// drive makes r one of the runs this engine drives, unless one drives its
+// task already, and times its deadline. Called with adoptMu held.
+func (s *scheduler) drive(r *run) bool {
+	s.mu.Lock()
+	if _, ok := s.runs[r.id]; ok {
+		s.mu.Unlock()
+		return false
+	}
+	s.runs[r.id] = r
+	s.mu.Unlock()
+	if !r.deadline.IsZero() {
+		r.watch(s.after(time.Until(r.deadline), func() { s.carry(r, r.expire(time.Now())) }))
+	}
+	return true
 }
 
 // lookup returns the run of a task this engine is driving, or nil.
@@ -158,6 +196,60 @@ func (s *scheduler) lookup(id string) *run {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.runs[id]
+}
+
+// await waits until no run of this engine drives task id, and reports
+// whether one did. It returns ErrEngineStopped if the engine stops first,
+// and an error when the engine gave the task up.
+func (s *scheduler) await(ctx context.Context, id string) (bool, error) {
+	r := s.lookup(id)
+	if r == nil {
+		return false, nil
+	}
+	select {
+	case <-r.done:
+	case <-s.stopped:
+		return true, ErrEngineStopped
+	case <-ctx.Done():
+		return true, ctx.Err()
+	}
+	if err := r.abandoned(); err != nil {
+		return true, err
+	}
+	return true, nil
+}
+
+// awaitEnding waits for the run of task id to finish writing its end, if
+// its end is decided, so that an operator's changes never race with the
+// engine's last ones. It reports whether a run still drives the task.
+func (s *scheduler) awaitEnding(ctx context.Context, id string) (bool, error) {
+	r := s.lookup(id)
+	if r == nil {
+		return false, nil
+	}
+	if !r.isEnded() {
+		return true, nil
+	}
+	select {
+	case <-r.done:
+		return false, nil
+	case <-ctx.Done():
+		return false, ctx.Err()
+	}
+}
+
+// cancelTask cancels the run of task id on a's behalf. It reports false
+// when no run of this engine drives the task, or its end is decided.
+func (s *scheduler) cancelTask(id string, a Action) bool {
+	r := s.lookup(id)
+	if r == nil {
+		return false
+	}
+	eff, ok := r.cancelBy(a, time.Now())
+	if ok {
+		s.carry(r, eff)
+	}
+	return ok
 }
 
 func (s *scheduler) push(items ...work) {
@@ -194,8 +286,7 @@ func (s *scheduler) next() (work, bool) {
 }
 
 // worker is one of the pool's goroutines; it reuses its change buffer for
-// the one-change writes of the hot path (stores do not keep what they are
-// given).
+// the writes of the hot path (stores do not keep what they are given).
 type worker struct {
 	s   *scheduler
 	buf []store.Change
@@ -221,139 +312,107 @@ func (s *scheduler) work() {
 			}
 		}
 		if w.step < 0 {
-			ready = s.begin(wk, w.r)
+			ready = s.carry(w.r, w.r.begin(time.Now(), wk.buf))
 		} else {
-			ready = s.attempt(wk, w.r, w.step, w.claimed)
+			ready = wk.attempt(w)
 		}
 	}
 }
 
-// apply durably writes changes through the worker's buffer.
-func (wk *worker) apply(changes ...store.Change) error {
-	wk.buf = append(wk.buf[:0], changes...)
-	err := wk.s.apply(wk.buf)
-	clear(wk.buf)
-	return err
-}
-
-// begin moves a new task to in_progress and returns its root steps. The
-// first root's claim is written with the task's start, one write for two.
-func (s *scheduler) begin(wk *worker, r *run) []work {
-	r.mu.Lock()
-	if r.cancelled != nil { // a cancelled task goes from pending to cancelled
-		return s.settle(r, nil)
-	}
-	now := time.Now()
-	start := store.Change{TaskID: r.id, From: string(TaskPending), To: string(TaskInProgress), At: now}
-	first := r.ready()
-	r.inflight -= len(first) // counted again below, once claimed or queued
+// attempt claims a step (unless w is claimed already), runs its handler
+// and records the outcome. It returns the steps that became ready.
+func (wk *worker) attempt(w work) []work {
+	s, r, i := wk.s, w.r, w.step
 	var claim store.Change
-	if len(first) > 0 {
-		claim = r.claimLocked(first[0].step, now)
-	}
-	r.mu.Unlock()
-	var err error
-	if len(first) > 0 {
-		err = wk.apply(start, claim)
+	if w.claimed != nil {
+		claim = *w.claimed
 	} else {
-		err = wk.apply(start)
-	}
-	if err != nil {
-		s.abandon(r, err)
-		return nil
-	}
-	r.mu.Lock()
-	r.state = TaskInProgress
-	var ready []work
-	if len(first) > 0 {
-		r.record(first[0].step, claim)
-		r.inflight++
-		ready = append(ready, work{r: r, step: first[0].step, claimed: &claim})
-	}
-	return s.settle(r, append(ready, r.ready()...))
-}
-
-// attempt claims step i of r (unless claimed is its claim, already
-// written), runs its handler and records the outcome. It returns the steps
-// that became ready.
-func (s *scheduler) attempt(wk *worker, r *run, i int, claimed *store.Change) []work {
-	ch, ok := s.claimed(wk, r, i, claimed)
-	if !ok {
-		return nil
+		ch, ok := r.claim(i, time.Now())
+		if !ok {
+			return s.carry(r, r.settle(time.Now()))
+		}
+		wk.buf = append(wk.buf[:0], ch)
+		if !s.write(r, wk.buf) {
+			return nil
+		}
+		claim = ch
 	}
 	spec := r.specs[i]
 	timeout := spec.Timeout
 	if timeout == 0 {
 		timeout = s.stepTimeout
 	}
-	sc := &StepContext{run: r, spec: spec, attempt: ch.Attempt}
+	sc := &StepContext{run: r, spec: spec, attempt: claim.Attempt}
 	out := invoke(r.ctx, s.handlers.lookup(spec.Callable), sc, timeout)
 	if out.interrupted {
 		return nil // left in progress, for recovery
 	}
-	rec, delay := r.outcomeChange(i, ch.Attempt, ch.Error, out, time.Now())
-	f := r.follow(i, rec)
-	var err error
-	if f.extra.TaskID != "" {
-		err = wk.apply(rec, f.extra)
-	} else {
-		err = wk.apply(rec)
-	}
-	if err != nil {
-		s.abandon(r, err)
+	return s.carry(r, r.outcome(i, claim, out, time.Now(), wk.buf))
+}
+
+// carry carries out eff, the effects of an event on r: it writes eff's
+// changes and, once they are durable, releases r if they end its task,
+// times a retry, and settles the turn that ended. It returns the work that
+// became ready, for the caller to run or queue.
+func (s *scheduler) carry(r *run, eff effects) []work {
+	if !s.write(r, eff.writes) {
 		return nil
 	}
-	r.mu.Lock()
-	ready := r.record(i, rec)
-	switch {
-	case f.last:
-		r.inflight--
-		r.mu.Unlock()
+	clear(eff.writes) // the worker's buffer: drop the results it holds
+	if eff.ends {
 		s.release(r, nil)
 		return nil
-	case f.next >= 0:
-		ready = r.continueWith(f.next, f.extra, ready)
-	case rec.To == string(StepWaitingForRetry):
-		s.after(delay, func() { s.push(r.requeue(i)...) })
 	}
-	return s.settle(r, ready)
+	if eff.retry >= 0 {
+		i := eff.retry
+		s.after(eff.delay, func() { s.push(r.requeue(i)...) })
+	}
+	if eff.settle {
+		s.carry(r, r.settle(time.Now()))
+	}
+	return eff.work
 }
 
-// claimed returns the claim of step i: the one given, already written, or a
-// new one, written now. It returns false when the step must not run (the
-// task halted, and the worker's turn is settled, or the write failed).
-func (s *scheduler) claimed(wk *worker, r *run, i int, given *store.Change) (store.Change, bool) {
-	if given != nil {
-		return *given, true
+// write makes changes durable. A write the store refuses for a reason that
+// may pass (a full disk, an I/O error) is retried with backoff, logged,
+// until it succeeds or the engine stops; one that cannot succeed (a
+// conflict, a closed store) abandons the task, and so does the engine
+// stopping first: the store keeps what it has, and a restart resumes from
+// there. It reports whether the changes are durable.
+func (s *scheduler) write(r *run, changes []store.Change) bool {
+	if len(changes) == 0 {
+		return true
 	}
-	ch, ok := r.claim(i, time.Now())
-	if !ok {
-		r.mu.Lock()
-		s.settle(r, nil)
-		return ch, false
+	delay := writeRetryMin
+	for {
+		err := s.apply(changes)
+		if err == nil {
+			return true
+		}
+		if permanent(err) || s.handlerCtx.Err() != nil {
+			s.abandon(r, err)
+			return false
+		}
+		s.log.Warn("tasker: store write failed; retrying", zap.String("task", r.id),
+			zap.Duration("in", delay), zap.Error(err))
+		select {
+		case <-time.After(delay):
+		case <-s.handlerCtx.Done():
+		}
+		delay = min(2*delay, writeRetryMax)
 	}
-	if err := wk.apply(ch); err != nil {
-		s.abandon(r, err)
-		return ch, false
-	}
-	r.mu.Lock()
-	r.record(i, ch)
-	r.mu.Unlock()
-	return ch, true
 }
 
-// settle finishes a worker's turn on r, called with r.mu held, which it
-// releases: the work item is no longer in flight, and the task ends if that
-// was the last thing it waited for. It returns ready, for the caller to run
-// or queue.
-func (s *scheduler) settle(r *run, ready []work) []work {
-	r.inflight--
-	final, ok := r.finish()
-	r.mu.Unlock()
-	if ok {
-		s.end(r, final)
-	}
-	return ready
+// The delays between retries of a failed store write.
+const (
+	writeRetryMin = 10 * time.Millisecond
+	writeRetryMax = 5 * time.Second
+)
+
+// permanent reports whether a store error cannot pass by itself.
+func permanent(err error) bool {
+	return errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrClosed) ||
+		errors.Is(err, ErrIllegalTransition)
 }
 
 // after runs f after d, unless the scheduler stops first. f runs on its
@@ -389,58 +448,29 @@ func (s *scheduler) cancelTimer(t *timer) {
 	t.t.Stop()
 }
 
-// expire ends a task whose deadline passed: nothing new starts, running
-// handlers are cancelled and fail as timeouts, and the task ends in error.
-func (s *scheduler) expire(r *run) {
-	r.mu.Lock()
-	if r.ended {
-		r.mu.Unlock()
-		return
-	}
-	r.failed, r.expired = true, true
-	final, ok := r.finish()
-	r.mu.Unlock()
-	r.cancel(ErrTaskDeadline)
-	if ok {
-		s.end(r, final)
-	}
-}
-
-// end durably records a task's final changes and releases it.
-func (s *scheduler) end(r *run, final []store.Change) {
-	if err := s.apply(final); err != nil {
-		s.abandon(r, err)
-		return
-	}
-	s.release(r, nil)
-}
-
-// abandon stops driving a task whose change the store refused: the store
-// keeps what it has, and a restart resumes from there.
+// abandon stops driving a task whose change the store refused for good.
 func (s *scheduler) abandon(r *run, err error) {
 	s.log.Error("tasker: abandoning task after store error", zap.String("task", r.id), zap.Error(err))
-	r.mu.Lock()
-	r.ended = true
-	r.mu.Unlock()
 	s.release(r, err)
 }
 
+// release stops driving r's task; err says why, when it did not end.
 func (s *scheduler) release(r *run, err error) {
 	s.mu.Lock()
 	if s.runs[r.id] == r {
 		delete(s.runs, r.id)
 	}
 	s.mu.Unlock()
-	s.cancelTimer(r.deadlineTimer)
-	r.cancel(errTaskEnded)
-	r.err = err
-	close(r.done)
+	s.cancelTimer(r.release(err))
 }
 
 // apply writes changes durably, after checking each against the transition
 // table. The write outlives the caller: it is not cancelled when the engine
 // stops, so a finished step is never lost.
 func (s *scheduler) apply(changes []store.Change) error {
+	if len(changes) == 0 {
+		return nil
+	}
 	for _, ch := range changes {
 		if err := checkChange(ch); err != nil {
 			return err
@@ -454,29 +484,6 @@ func checkChange(ch store.Change) error {
 		return checkTask(ch.TaskID, TaskState(ch.From), TaskState(ch.To))
 	}
 	return checkStep(ch.Step, StepState(ch.From), StepState(ch.To))
-}
-
-// resume queues what an adopted run rebuilt from the store can do now: its
-// beginning, ready steps at once, steps waiting for a retry when their time
-// comes; a run that is already over ends.
-func (s *scheduler) resume(r *run) {
-	r.mu.Lock()
-	if r.state == TaskPending {
-		r.inflight++
-		r.mu.Unlock()
-		s.push(work{r: r, step: -1})
-		return
-	}
-	ready := r.ready()
-	if !r.halted() {
-		for i := range r.steps {
-			if st := r.steps[i]; st.state == StepWaitingForRetry {
-				s.after(time.Until(st.nextAt), func() { s.push(r.requeue(i)...) })
-			}
-		}
-	}
-	r.inflight++ // settle's decrement balances it
-	s.push(s.settle(r, ready)...)
 }
 
 // jitter returns d shortened at random, per JitterFraction.

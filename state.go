@@ -34,13 +34,13 @@ const (
 // transitions is the one table of legal state changes, for tasks and steps
 // alike. Every change the engine records is checked against it.
 var transitions = map[string][]string{
-	"task:" + string(TaskPending):    {string(TaskInProgress), string(TaskCancelled)},
+	"task:" + string(TaskPending):    {string(TaskInProgress), string(TaskCancelled), string(TaskFailed)}, // failed: set aside
 	"task:" + string(TaskInProgress): {string(TaskComplete), string(TaskFailed), string(TaskCancelled)},
 	"task:" + string(TaskFailed):     {string(TaskInProgress)}, // Retry, Resolve
 
-	"step:" + string(StepPending):         {string(StepInProgress), string(StepCancelled)},
+	"step:" + string(StepPending):         {string(StepInProgress), string(StepCancelled), string(StepFailed)}, // failed: the deadline passed first
 	"step:" + string(StepInProgress):      {string(StepComplete), string(StepWaitingForRetry), string(StepFailed), string(StepCancelled)},
-	"step:" + string(StepWaitingForRetry): {string(StepInProgress), string(StepCancelled)},
+	"step:" + string(StepWaitingForRetry): {string(StepInProgress), string(StepCancelled), string(StepFailed)},
 	"step:" + string(StepFailed):          {string(StepPending), string(StepResolvedManually)}, // Retry, Resolve
 }
 

@@ -9,12 +9,14 @@ func TestStepTransitionTable(t *testing.T) {
 	legalMoves := map[[2]StepState]bool{
 		{StepPending, StepInProgress}:         true,
 		{StepPending, StepCancelled}:          true,
+		{StepPending, StepFailed}:             true,
 		{StepInProgress, StepComplete}:        true,
 		{StepInProgress, StepWaitingForRetry}: true,
 		{StepInProgress, StepFailed}:          true,
 		{StepInProgress, StepCancelled}:       true,
 		{StepWaitingForRetry, StepInProgress}: true,
 		{StepWaitingForRetry, StepCancelled}:  true,
+		{StepWaitingForRetry, StepFailed}:     true,
 		{StepFailed, StepPending}:             true,
 		{StepFailed, StepResolvedManually}:    true,
 	}
@@ -47,6 +49,7 @@ func TestTaskTransitionTable(t *testing.T) {
 	legalMoves := map[[2]TaskState]bool{
 		{TaskPending, TaskInProgress}:   true,
 		{TaskPending, TaskCancelled}:    true,
+		{TaskPending, TaskFailed}:       true,
 		{TaskInProgress, TaskComplete}:  true,
 		{TaskInProgress, TaskFailed}:    true,
 		{TaskInProgress, TaskCancelled}: true,

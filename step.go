@@ -59,6 +59,9 @@ type StepContext struct {
 	run     *run
 	spec    *StepSpec
 	attempt int
+
+	ancMu sync.Mutex
+	anc   []bool // the step's ancestors, found on the first transitive read
 }
 
 // TaskID returns the ID of the step's task.
@@ -99,7 +102,9 @@ func (c *StepContext) DecodeInput(v any) error { return decode(c.run.input, v, "
 // step is not upstream of this one (directly or transitively) or has not
 // completed.
 func (c *StepContext) RawDependencyResult(step string) json.RawMessage {
-	return c.run.upstreamResult(c.spec.index, step)
+	c.ancMu.Lock()
+	defer c.ancMu.Unlock()
+	return c.run.upstreamResult(c.spec.index, step, &c.anc)
 }
 
 // DependencyResult decodes the result of an upstream step into v, like

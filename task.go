@@ -87,9 +87,7 @@ func (e *Engine) Get(ctx context.Context, id string) (*Task, error) {
 	if err != nil {
 		return nil, notFound(id, err)
 	}
-	e.mu.RLock()
 	tmpl := e.template(snap.Task.Namespace, snap.Task.Name, snap.Task.Version)
-	e.mu.RUnlock()
 	return taskView(snap.Task, snap.Steps, snap.Transitions, tmpl), nil
 }
 
@@ -118,9 +116,12 @@ func notFound(id string, err error) error {
 	return fmt.Errorf("tasker: read task %s: %w", id, err)
 }
 
-// Wait blocks until the task ends (complete or error) and returns it, or
-// until ctx ends. It returns ErrEngineStopped if the engine stops first. On
-// an engine not started yet it waits for Start.
+// Wait blocks until the task ends (complete, error or cancelled) and
+// returns it, or until ctx ends. It returns ErrEngineStopped if the engine
+// stops first. On an engine not started yet it waits for Start. A stored
+// task that no run drives (it was written by a Submit whose caller gave up,
+// say) is driven from here on; one whose template is not loaded is an
+// error.
 func (e *Engine) Wait(ctx context.Context, id string) (*Task, error) {
 	select {
 	case <-e.sched.started:
@@ -128,32 +129,28 @@ func (e *Engine) Wait(ctx context.Context, id string) (*Task, error) {
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-	var waited *run
 	for {
-		if r := e.sched.lookup(id); r != nil && r != waited {
-			select {
-			case <-r.done:
-			case <-e.sched.stopped:
-				return nil, ErrEngineStopped
-			case <-ctx.Done():
-				return nil, ctx.Err()
+		if _, err := e.sched.await(ctx, id); err != nil {
+			if errors.Is(err, ErrEngineStopped) || errors.Is(err, ctx.Err()) {
+				return nil, err
 			}
-			if r.err != nil {
-				return nil, fmt.Errorf("tasker: task %s abandoned: %w", id, r.err)
-			}
-			waited = r
+			return nil, fmt.Errorf("tasker: task %s abandoned: %w", id, err)
 		}
 		t, err := e.Get(ctx, id)
+		if err != nil || t.State.Ended() {
+			return t, err
+		}
+		if e.isStopped() {
+			return nil, ErrEngineStopped
+		}
+		driven, err := e.adopt(ctx, id)
 		if err != nil {
 			return nil, err
 		}
-		if t.State.Ended() {
-			return t, nil
+		if !driven {
+			return t, fmt.Errorf("%w: task %s is %s and its template %s/%s@%s is not loaded",
+				ErrTemplateNotFound, id, t.State, t.Namespace, t.Name, t.Version)
 		}
-		if r := e.sched.lookup(id); r != nil && r != waited {
-			continue // an operator resumed it meanwhile: wait for that run
-		}
-		return t, fmt.Errorf("tasker: task %s is %s and not run by this engine (is its template loaded?)", id, t.State)
 	}
 }
 

@@ -75,9 +75,11 @@ type Engine struct {
 	handlers registry
 	sched    *scheduler
 
-	mu        sync.RWMutex
+	mu    sync.RWMutex
+	state int // engineNew, engineStarted or engineStopped
+
+	tmplMu    sync.RWMutex
 	templates map[string][]*Template // by namespace/name, highest version first
-	state     int                    // engineNew, engineStarted or engineStopped
 }
 
 const (
@@ -129,6 +131,8 @@ func (e *Engine) AddTemplates(ts ...*Template) error {
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
+	e.tmplMu.Lock()
+	defer e.tmplMu.Unlock()
 	for _, t := range ts {
 		k := t.Namespace + "/" + t.Name
 		vs := append(e.templates[k], t)
@@ -139,8 +143,10 @@ func (e *Engine) AddTemplates(ts ...*Template) error {
 }
 
 // template returns the template with that key, the highest version when
-// version is "", or nil. Called with mu held.
+// version is "", or nil.
 func (e *Engine) template(namespace, name, version string) *Template {
+	e.tmplMu.RLock()
+	defer e.tmplMu.RUnlock()
 	vs := e.templates[namespace+"/"+name]
 	if version == "" && len(vs) > 0 {
 		return vs[0]
@@ -165,22 +171,36 @@ func (e *Engine) Start(ctx context.Context) error {
 	case engineStopped:
 		return ErrEngineStopped
 	}
+	if err := e.checkHandlers(); err != nil {
+		return err
+	}
+	if err := e.recover(ctx); err != nil {
+		return err
+	}
+	e.state = engineStarted
+	e.sched.start()
+	return nil
+}
+
+// checkHandlers returns an error naming every step of a loaded template
+// whose callable has no handler.
+func (e *Engine) checkHandlers() error {
+	e.tmplMu.RLock()
+	defer e.tmplMu.RUnlock()
 	var errs []error
 	for _, vs := range e.templates {
 		for _, t := range vs {
 			errs = append(errs, e.handlers.checkTemplate(t))
 		}
 	}
-	if err := errors.Join(errs...); err != nil {
-		return err
-	}
-	runs, err := e.recover(ctx)
-	if err != nil {
-		return err
-	}
-	e.state = engineStarted
-	e.sched.start(runs)
-	return nil
+	return errors.Join(errs...)
+}
+
+// isStopped reports whether Stop was called.
+func (e *Engine) isStopped() bool {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	return e.state == engineStopped
 }
 
 // Stop shuts the engine down gracefully: it starts no new step, lets running
@@ -257,8 +277,14 @@ func (e *Engine) Submit(ctx context.Context, req SubmitRequest) (string, error) 
 	if err != nil {
 		return "", fmt.Errorf("tasker: submit %s: %w", t, err)
 	}
-	if created && state == engineStarted {
-		e.sched.add(newRun(id, t, input, task.Deadline))
+	switch {
+	case state != engineStarted: // Start recovers it
+	case created:
+		e.sched.add(id, t, input, task.Deadline)
+	default: // an earlier Submit's task: make sure it runs
+		if _, err := e.adopt(ctx, id); err != nil {
+			return id, fmt.Errorf("tasker: submit %s: resume task %s: %w", t, id, err)
+		}
 	}
 	return id, nil
 }

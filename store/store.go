@@ -97,8 +97,9 @@ type Transition struct {
 //
 // For a step change the new values replace the stored ones whole: State (To),
 // Attempts (Attempt), Result, Error and NextAttemptAt; the step's UpdatedAt
-// becomes At. For a task change only the state moves, and the task's
-// UpdatedAt becomes At; FromAttempt and Attempt are ignored.
+// becomes At. For a task change the state moves, the task's UpdatedAt
+// becomes At and, when Deadline is set, so does its deadline; FromAttempt
+// and Attempt are ignored.
 //
 // At is when the change happened; the zero time means the time of the Apply.
 type Change struct {
@@ -111,6 +112,7 @@ type Change struct {
 	Result        json.RawMessage
 	Error         *Failure
 	NextAttemptAt time.Time
+	Deadline      time.Time // a task change's new deadline; zero keeps the stored one
 	At            time.Time
 	By            string
 	Reason        string

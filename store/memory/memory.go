@@ -210,6 +210,9 @@ func applyOne(i int, c store.Change, e *entry) (undo, error) {
 		}
 		u := undo{e: e, step: -1, task: e.task}
 		e.task.State, e.task.UpdatedAt = c.To, c.At
+		if !c.Deadline.IsZero() {
+			e.task.Deadline = c.Deadline
+		}
 		return u, nil
 	}
 	idx, ok := e.index[c.Step]

@@ -23,7 +23,8 @@ const (
 	updateStepSQL = `UPDATE steps SET state = ?, attempts = ?, result = ?, error = ?,
 		next_attempt_at = ?, updated_at = ?
 		WHERE task_id = ? AND name = ? AND state = ? AND attempts = ?`
-	updateTaskSQL       = `UPDATE tasks SET state = ?, updated_at = ? WHERE id = ? AND state = ?`
+	updateTaskSQL       = `UPDATE tasks SET state = ?, updated_at = ?, deadline = coalesce(?, deadline)
+		WHERE id = ? AND state = ?`
 	insertTransitionSQL = `INSERT INTO transitions (task_id, step, from_state, to_state,
 		attempt, at, actor, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
 	stepStateSQL = `SELECT state, attempts FROM steps WHERE task_id = ? AND name = ?`
@@ -219,7 +220,7 @@ func (ws *writeStmts) applyOne(i int, c store.Change) error {
 // of rows it changed: 0 or 1.
 func (ws *writeStmts) move(c store.Change) (int64, error) {
 	if c.Step == "" {
-		return ws.updateTask.run(c.To, nanos(c.At), c.TaskID, c.From)
+		return ws.updateTask.run(c.To, nanos(c.At), nanos(c.Deadline), c.TaskID, c.From)
 	}
 	failure, err := encodeFailure(c.Error)
 	if err != nil {

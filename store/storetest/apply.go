@@ -18,6 +18,7 @@ var applyCases = []testCase{
 	{"a change conflicting with an earlier one of its batch fails the batch", testBatchSelfConflict},
 	{"a batch spanning tasks is atomic across them", testBatchAcrossTasks},
 	{"a task change moves the task state on From and sets UpdatedAt", testTaskChange},
+	{"a task change with a Deadline replaces the task's deadline", testTaskChangeDeadline},
 	{"a task change with a stale From wraps ErrConflict", testTaskChangeStale},
 	{"Apply naming an unknown task or step wraps ErrConflict", testApplyUnknown},
 	{"Transitions are listed oldest first in apply order, not by At", testTransitionOrder},
@@ -134,6 +135,22 @@ func testTaskChange(t *testing.T, s store.Store) {
 	checkTransitions(t, getTransitions(t, s, "t1"), transitionsOf(c))
 	if got := getTransitions(t, s, "t1")[0].Attempt; got != 0 {
 		t.Errorf("task transition Attempt = %d, want 0", got)
+	}
+}
+
+func testTaskChangeDeadline(t *testing.T, s store.Store) {
+	task := sampleTask("t1")
+	task.Deadline = at(100)
+	if _, _, err := s.CreateTask(context.Background(), task, sampleSteps("a")); err != nil {
+		t.Fatalf("CreateTask: %v", err)
+	}
+	apply(t, s, store.Change{TaskID: "t1", From: "pending", To: "running", At: at(50)})
+	if got := getTask(t, s, "t1").Deadline; !got.Equal(at(100)) {
+		t.Errorf("Deadline after a change without one = %v, want %v kept", got, at(100))
+	}
+	apply(t, s, store.Change{TaskID: "t1", From: "running", To: "pending", At: at(60), Deadline: at(200)})
+	if got := getTask(t, s, "t1").Deadline; !got.Equal(at(200)) {
+		t.Errorf("Deadline = %v, want the change's %v", got, at(200))
 	}
 }
 

@@ -80,11 +80,12 @@ func AppendPrepared(dst, changes []store.Change) ([]store.Change, error) {
 			}
 			c.At = now
 		}
-		if err := checkTimes(c.At, c.NextAttemptAt); err != nil {
+		if err := checkTimes(c.At, c.NextAttemptAt, c.Deadline); err != nil {
 			return nil, fmt.Errorf("change %d: %w", i, err)
 		}
 		c.At = UTC(c.At)
 		c.NextAttemptAt = UTC(c.NextAttemptAt)
+		c.Deadline = UTC(c.Deadline)
 		c.Result = cloneBytes(c.Result)
 		c.Error = CloneFailure(c.Error)
 		dst = append(dst, c)
