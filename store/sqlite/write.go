@@ -23,7 +23,7 @@ const (
 	updateStepSQL = `UPDATE steps SET state = ?, attempts = ?, result = ?, error = ?,
 		next_attempt_at = ?, updated_at = ?
 		WHERE task_id = ? AND name = ? AND state = ? AND attempts = ?`
-	updateTaskSQL       = `UPDATE tasks SET state = ?, updated_at = ?, deadline = coalesce(?, deadline)
+	updateTaskSQL = `UPDATE tasks SET state = ?, updated_at = ?, deadline = coalesce(?, deadline)
 		WHERE id = ? AND state = ?`
 	insertTransitionSQL = `INSERT INTO transitions (task_id, step, from_state, to_state,
 		attempt, at, actor, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
