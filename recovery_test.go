@@ -11,21 +11,11 @@ import (
 	"github.com/gotasker/tasker/store"
 )
 
-// crashedTask submits a two_steps task on an engine that never starts, then
-// writes the changes a process would have made before dying, as if it had.
+// crashedTask stores a two_steps task, then writes the changes a process
+// would have made before dying, as if it had.
 func crashedTask(t *testing.T, st store.Store, changes func(id string, now time.Time) []store.Change) string {
 	t.Helper()
-	eng, err := tasker.New(st, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := eng.AddTemplates(mustParse(t, twoSteps)); err != nil {
-		t.Fatal(err)
-	}
-	id, err := eng.Submit(context.Background(), tasker.SubmitRequest{Namespace: "test", Name: "two_steps"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	id := storedBehindTheEngine(t, st, "")
 	if err := st.Apply(context.Background(), changes(id, time.Now())); err != nil {
 		t.Fatal(err)
 	}

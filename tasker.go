@@ -275,7 +275,10 @@ func (e *Engine) Submit(ctx context.Context, req SubmitRequest) (string, error) 
 	task, steps := newTaskRecords(t, req, input, time.Now())
 	id, created, err := e.st.CreateTask(ctx, task, steps)
 	if err != nil {
-		return "", fmt.Errorf("tasker: submit %s: %w", t, err)
+		if !e.stored(ctx, task.ID) {
+			return "", fmt.Errorf("tasker: submit %s: %w", t, err)
+		}
+		id, created = task.ID, true // stored after all: run it
 	}
 	switch {
 	case state != engineStarted: // Start recovers it
@@ -288,6 +291,20 @@ func (e *Engine) Submit(ctx context.Context, req SubmitRequest) (string, error) 
 	}
 	return id, nil
 }
+
+// stored reports whether a task whose CreateTask returned an error was
+// stored all the same (its commit's acknowledgement was lost, say), reading
+// it back even if ctx has ended.
+func (e *Engine) stored(ctx context.Context, id string) bool {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storedCheckTimeout)
+	defer cancel()
+	_, err := e.st.Task(ctx, id)
+	return err == nil
+}
+
+// storedCheckTimeout bounds the read that checks whether a failed
+// CreateTask stored its task.
+const storedCheckTimeout = 5 * time.Second
 
 func versionOrLatest(v string) string {
 	if v == "" {

@@ -146,7 +146,11 @@ type Snapshotter interface {
 //
 // Writes are atomic: CreateTask stores a task and all its steps, or nothing;
 // Apply applies every change of a batch, or none. A write is durable, to the
-// backend's stated level, when the call returns.
+// backend's stated level, when the call returns. A backend should return an
+// error only when it wrote nothing: a context that ends once a write has
+// started does not cut the write short. A backend that cannot promise this
+// (a network database whose commit acknowledgement is lost) may return an
+// error for a write that happened; the engine checks for that.
 type Store interface {
 	// CreateTask stores task and its steps in one atomic write and returns the
 	// task's ID and true. If task.IdempotencyKey is set and a task with that

@@ -68,8 +68,10 @@ func (w *writer) close() error {
 }
 
 // do runs fn in the writer's next transaction and returns its error, or
-// the commit's. It returns ctx's error if ctx is done first: fn then either
-// never runs, or runs and commits regardless.
+// the commit's. ctx bounds only the wait for the writer to take the
+// request: if ctx is done first, fn never runs and do returns ctx's error.
+// Once taken, the request is answered whatever ctx does (a commit takes
+// milliseconds), so that an error always means nothing was written.
 func (w *writer) do(ctx context.Context, fn func(*writeStmts) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -86,17 +88,7 @@ func (w *writer) do(ctx context.Context, fn func(*writeStmts) error) error {
 		w.waiting.Add(-1)
 		return ctx.Err()
 	}
-	select {
-	case err := <-r.done:
-		return err
-	case <-ctx.Done():
-		select {
-		case err := <-r.done: // answered meanwhile: report what happened
-			return err
-		default:
-			return ctx.Err()
-		}
-	}
+	return <-r.done
 }
 
 // run prepares the write statements, reports on started, and then serves
