@@ -67,8 +67,8 @@ func New() *Store {
 	return &Store{tasks: make(map[string]*entry), keys: make(map[string]string)}
 }
 
-// CreateTask implements store.Store. An empty task.ID is replaced by a random
-// UUID.
+// CreateTask implements store.Store. An empty task.ID is replaced by a
+// version 7 UUID.
 func (s *Store) CreateTask(ctx context.Context, task store.Task, steps []store.Step) (string, bool, error) {
 	if err := ctx.Err(); err != nil {
 		return "", false, err

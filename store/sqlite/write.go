@@ -262,7 +262,7 @@ func isUnique(err error) bool {
 }
 
 // CreateTask implements store.Store. An empty task.ID is replaced by a
-// random UUID.
+// version 7 UUID.
 func (s *Store) CreateTask(ctx context.Context, task store.Task, steps []store.Step) (string, bool, error) {
 	if s.closed.Load() {
 		return "", false, s.fail("create task", store.ErrClosed)
