@@ -32,6 +32,9 @@ var (
 	ErrConflict = errors.New("store: conflict")
 	// ErrClosed reports a call on a closed store.
 	ErrClosed = errors.New("store: closed")
+	// ErrLocked reports that a backend could not be opened because another
+	// Store, in this process or another, holds its data for writing.
+	ErrLocked = errors.New("store: locked")
 )
 
 // Task is a stored task. States are plain strings: their meaning belongs to
