@@ -32,6 +32,9 @@ var (
 	ErrConflict = errors.New("store: conflict")
 	// ErrClosed reports a call on a closed store.
 	ErrClosed = errors.New("store: closed")
+	// ErrLocked reports that a backend could not be opened because another
+	// Store, in this process or another, holds its data for writing.
+	ErrLocked = errors.New("store: locked")
 )
 
 // Task is a stored task. States are plain strings: their meaning belongs to
@@ -153,9 +156,10 @@ type Snapshotter interface {
 // error for a write that happened; the engine checks for that.
 type Store interface {
 	// CreateTask stores task and its steps in one atomic write and returns the
-	// task's ID and true. If task.IdempotencyKey is set and a task with that
-	// key already exists, it stores nothing and returns the existing task's ID
-	// and false. The task's CreatedAt and UpdatedAt are kept as given, and so
+	// task's ID and true. If task.IdempotencyKey is set and a task of the same
+	// Namespace and Name (of any Version) already has that key, it stores
+	// nothing and returns the existing task's ID and false; keys are scoped
+	// per template, so tasks of other templates may reuse a key. The task's CreatedAt and UpdatedAt are kept as given, and so
 	// are the steps' fields. An empty task.ID is filled with a unique one; an
 	// ID already taken is an error wrapping ErrConflict.
 	CreateTask(ctx context.Context, task Task, steps []Step) (id string, created bool, err error)

@@ -23,10 +23,14 @@ import (
 type Store struct {
 	mu     sync.RWMutex // guards the maps and closed; entries lock themselves
 	closed bool
-	tasks  map[string]*entry // by task ID
-	order  []*entry          // in creation order
-	keys   map[string]string // idempotency key → task ID
+	tasks  map[string]*entry  // by task ID
+	order  []*entry           // in creation order
+	keys   map[idemKey]string // → task ID
 }
+
+// idemKey is an idempotency key in its scope: keys dedupe among the tasks
+// of one Namespace and Name.
+type idemKey struct{ namespace, name, key string }
 
 // entry is one stored task with its steps (sorted by Position, then Name)
 // and audit trail, guarded by its own lock.
@@ -64,11 +68,11 @@ var (
 
 // New returns an empty Store.
 func New() *Store {
-	return &Store{tasks: make(map[string]*entry), keys: make(map[string]string)}
+	return &Store{tasks: make(map[string]*entry), keys: make(map[idemKey]string)}
 }
 
-// CreateTask implements store.Store. An empty task.ID is replaced by a random
-// UUID.
+// CreateTask implements store.Store. An empty task.ID is replaced by a
+// version 7 UUID.
 func (s *Store) CreateTask(ctx context.Context, task store.Task, steps []store.Step) (string, bool, error) {
 	if err := ctx.Err(); err != nil {
 		return "", false, err
@@ -83,7 +87,8 @@ func (s *Store) CreateTask(ctx context.Context, task store.Task, steps []store.S
 	if s.closed {
 		return "", false, store.ErrClosed
 	}
-	if id, ok := s.keys[t.IdempotencyKey]; ok && t.IdempotencyKey != "" {
+	key := idemKey{t.Namespace, t.Name, t.IdempotencyKey}
+	if id, ok := s.keys[key]; ok && t.IdempotencyKey != "" {
 		return id, false, nil
 	}
 	if _, ok := s.tasks[t.ID]; ok {
@@ -92,7 +97,7 @@ func (s *Store) CreateTask(ctx context.Context, task store.Task, steps []store.S
 	s.tasks[t.ID] = e
 	s.order = append(s.order, e)
 	if t.IdempotencyKey != "" {
-		s.keys[t.IdempotencyKey] = t.ID
+		s.keys[key] = t.ID
 	}
 	return t.ID, true, nil
 }

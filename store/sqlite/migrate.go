@@ -41,7 +41,36 @@ func migrations() ([]string, error) {
 // len(ms), in one transaction: all the missing migrations apply or none.
 // PRAGMA user_version holds the number of migrations applied; a database
 // at a later version than len(ms) is an error.
-func migrate(ctx context.Context, conn *sql.Conn, ms []string) (err error) {
+//
+// Migrations run with foreign keys off, so that one may rebuild a table
+// (create the new one, copy, drop the old, rename) without the drop
+// cascading to the rows that reference it; the foreign keys are checked
+// before the commit and turned back on after it.
+func migrate(ctx context.Context, conn *sql.Conn, ms []string) error {
+	return withoutForeignKeys(ctx, conn, func() error { return migrateTx(ctx, conn, ms) })
+}
+
+// withoutForeignKeys runs fn with foreign key enforcement off on conn and
+// restores the setting after it. SQLite ignores the change inside a
+// transaction, so fn must begin and end its own.
+func withoutForeignKeys(ctx context.Context, conn *sql.Conn, fn func() error) (err error) {
+	var on int
+	if err := conn.QueryRowContext(ctx, "PRAGMA foreign_keys").Scan(&on); err != nil {
+		return err
+	}
+	if _, err := conn.ExecContext(ctx, "PRAGMA foreign_keys = OFF"); err != nil {
+		return err
+	}
+	defer func() {
+		// on is 0 or 1, read above.
+		_, restoreErr := conn.ExecContext(ctx, fmt.Sprintf("PRAGMA foreign_keys = %d", on))
+		err = errors.Join(err, restoreErr)
+	}()
+	return fn()
+}
+
+// migrateTx is migrate's transaction.
+func migrateTx(ctx context.Context, conn *sql.Conn, ms []string) (err error) {
 	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
 		return err
 	}
@@ -63,10 +92,34 @@ func migrate(ctx context.Context, conn *sql.Conn, ms []string) (err error) {
 			return fmt.Errorf("version %d: %w", v+1, err)
 		}
 	}
+	if err := checkForeignKeys(ctx, conn); err != nil {
+		return err
+	}
 	// PRAGMA takes no parameters; len(ms) is an integer we produced.
 	if _, err := conn.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", len(ms))); err != nil {
 		return err
 	}
 	_, err = conn.ExecContext(ctx, "COMMIT")
 	return err
+}
+
+// checkForeignKeys returns an error naming the first row that references
+// a missing one.
+func checkForeignKeys(ctx context.Context, conn *sql.Conn) error {
+	rows, err := conn.QueryContext(ctx, "PRAGMA foreign_key_check")
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		return rows.Err()
+	}
+	var table, parent string
+	var rowid sql.NullInt64
+	var fk int
+	if err := rows.Scan(&table, &rowid, &parent, &fk); err != nil {
+		return err
+	}
+	return fmt.Errorf("foreign key check: a row of table %s (rowid %v) references a missing row of %s",
+		table, rowid.Int64, parent)
 }

@@ -62,34 +62,31 @@ func (s *Store) Task(ctx context.Context, id string) (store.Task, error) {
 
 // Steps implements store.Store.
 func (s *Store) Steps(ctx context.Context, taskID string) ([]store.Step, error) {
-	if s.closed.Load() {
-		return nil, s.fail("steps", store.ErrClosed)
-	}
-	rows, err := s.reads.steps.QueryContext(ctx, taskID)
-	steps, err := collect(rows, err, scanStep)
-	if err == nil && len(steps) == 0 {
-		err = s.exists(ctx, taskID)
-	}
-	if err != nil {
-		return nil, s.fail("steps", err)
-	}
-	return steps, nil
+	return readTaskRows(ctx, s, "steps", s.reads.steps, taskID, scanStep)
 }
 
 // Transitions implements store.Store.
 func (s *Store) Transitions(ctx context.Context, taskID string) ([]store.Transition, error) {
+	return readTaskRows(ctx, s, "transitions", s.reads.transitions, taskID, scanTransition)
+}
+
+// readTaskRows is the read of operation op that runs the prepared query st
+// for the rows of task taskID and scans each with scan. No rows is an error
+// wrapping store.ErrNotFound when the task does not exist.
+func readTaskRows[T any](ctx context.Context, s *Store, op string, st *sql.Stmt, taskID string,
+	scan func(scanner) (T, error)) ([]T, error) {
 	if s.closed.Load() {
-		return nil, s.fail("transitions", store.ErrClosed)
+		return nil, s.fail(op, store.ErrClosed)
 	}
-	rows, err := s.reads.transitions.QueryContext(ctx, taskID)
-	trs, err := collect(rows, err, scanTransition)
-	if err == nil && len(trs) == 0 {
+	rows, err := st.QueryContext(ctx, taskID)
+	out, err := collect(rows, err, scan)
+	if err == nil && len(out) == 0 {
 		err = s.exists(ctx, taskID)
 	}
 	if err != nil {
-		return nil, s.fail("transitions", err)
+		return nil, s.fail(op, err)
 	}
-	return trs, nil
+	return out, nil
 }
 
 // Snapshot implements store.Snapshotter: the task, its steps and its

@@ -25,6 +25,19 @@
 // timeout can make CreateTask safe with an idempotency key; an Apply retried
 // after it did apply fails with store.ErrConflict.
 //
+// One writer per SQLite file: a Store holds its file for writing from Open
+// to Close, through an advisory lock on a lock file beside it (the
+// database's path plus ".lock", left in place on Close). Opening a file
+// that another Store holds, in this process or another, fails at once with
+// an error wrapping store.ErrLocked that names the file; when the holder
+// closes, or its process ends, however it ends, the file can be opened
+// again. Two engines on one file would run each other's steps twice; many
+// engines sharing one database is the job of a server database's store
+// (PostgreSQL), not this one. The lock is flock(2) on Unix systems and an
+// unshared open on Windows; elsewhere (Plan 9, WebAssembly, ...) there is no
+// lock and the rule is the caller's to keep. Tools such as the sqlite3
+// shell do not look at the lock, and they may read the file at any time.
+//
 // The Store never logs.
 package sqlite
 
@@ -33,6 +46,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io"
 	"runtime"
 	"strings"
 	"sync"
@@ -43,8 +57,9 @@ import (
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 )
 
-// busyTimeoutMS is how long a connection waits for a lock held by another
-// process (say, a second program opening the same file) before retrying.
+// busyTimeoutMS is how long a connection waits for a lock SQLite's own
+// locking reports held by another connection, such as a checkpoint or a
+// tool outside this package reading the file, before failing.
 const busyTimeoutMS = 5000
 
 // Options configures Open. A nil *Options and the zero Options both mean
@@ -80,10 +95,10 @@ func (o *Options) withDefaults() (Options, error) {
 }
 
 // Store is a store.Store kept in a SQLite database file. Create one with
-// Open and release it with Close. A Store is safe for concurrent use. Only
-// one Store, in one process, should write to a file at a time: others would
-// wait for its locks.
+// Open and release it with Close. A Store is safe for concurrent use. It
+// holds its file for writing until Close: see the package comment.
 type Store struct {
+	lock      io.Closer // the lock file, held from Open to Close
 	w         *writer
 	wdb       *sql.DB // one connection, owned by w
 	rdb       *sql.DB // the read pool
@@ -99,8 +114,9 @@ var (
 
 // Open opens the store in the SQLite database file at path, creating the
 // file if needed and migrating its schema to this version. It fails if the
-// file's schema is newer than this package knows. path is a file system
-// path, not a URI; opts may be nil.
+// file's schema is newer than this package knows, and with an error
+// wrapping store.ErrLocked if another Store holds the file (see the package
+// comment). path is a file system path, not a URI; opts may be nil.
 func Open(path string, opts *Options) (*Store, error) {
 	o, err := opts.withDefaults()
 	if err != nil {
@@ -118,6 +134,10 @@ func Open(path string, opts *Options) (*Store, error) {
 }
 
 func (s *Store) open(path string, o Options) error {
+	var err error
+	if s.lock, err = lockFile(lockPath(path)); err != nil {
+		return err
+	}
 	ctx := context.Background()
 	conn, err := s.openWriteConn(ctx, path, o)
 	if err != nil {
@@ -190,7 +210,7 @@ func dsn(path string, o Options, readOnly bool) string {
 }
 
 // Close stops the writer, waiting for the writes in progress to commit,
-// and closes the database. Later calls return store.ErrClosed; Close itself
+// closes the database and releases the file for another Store. Later calls return store.ErrClosed; Close itself
 // is idempotent and a second Close returns nil.
 func (s *Store) Close() error {
 	var err error
@@ -204,7 +224,8 @@ func (s *Store) Close() error {
 	return err
 }
 
-// release stops and closes whatever open got to.
+// release stops and closes whatever open got to, and releases the lock
+// last, once nothing of this Store can write.
 func (s *Store) release() error {
 	var errs []error
 	if s.w != nil {
@@ -218,6 +239,9 @@ func (s *Store) release() error {
 	}
 	if s.wdb != nil {
 		errs = append(errs, s.wdb.Close())
+	}
+	if s.lock != nil {
+		errs = append(errs, s.lock.Close())
 	}
 	return errors.Join(errs...)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,11 +22,36 @@ import (
 // the database file it names and exits without closing the store.
 const childEnv = "TASKER_SQLITE_TEST_CHILD_DB"
 
+// holdEnv, when set, makes the test binary a child process that opens the
+// database file it names, prints holdReady and holds the store open until
+// its standard input closes or it is killed.
+const holdEnv = "TASKER_SQLITE_TEST_HOLD_DB"
+
+const holdReady = "holding"
+
 func TestMain(m *testing.M) {
 	if path := os.Getenv(childEnv); path != "" {
 		os.Exit(runChild(path))
 	}
+	if path := os.Getenv(holdEnv); path != "" {
+		os.Exit(runHolder(path))
+	}
 	os.Exit(m.Run())
+}
+
+// runHolder opens the store at path, says so on stdout and blocks until
+// stdin reaches its end: the parent kills it, or the parent's exit closes
+// the pipe, so the child never outlives the test.
+func runHolder(path string) int {
+	s, err := sqlite.Open(path, nil)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	defer s.Close()
+	fmt.Println(holdReady)
+	_, _ = io.Copy(io.Discard, os.Stdin)
+	return 0
 }
 
 func open(t *testing.T, path string) store.Store {

@@ -14,7 +14,7 @@ import (
 
 // The statements of the write path, prepared once on the write connection.
 const (
-	taskByKeySQL  = `SELECT id FROM tasks WHERE idempotency_key = ?`
+	taskByKeySQL  = `SELECT id FROM tasks WHERE namespace = ? AND name = ? AND idempotency_key = ?`
 	insertTaskSQL = `INSERT INTO tasks (id, namespace, name, version, state, initiator,
 		source_system, reason, tags, context, idempotency_key, created_at, updated_at, deadline)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
@@ -144,11 +144,11 @@ func (ws *writeStmts) close() error {
 }
 
 // createTask stores a prepared task and its steps, or returns the ID of the
-// task holding its idempotency key.
+// task of the same namespace and name holding its idempotency key.
 func (ws *writeStmts) createTask(t store.Task, steps []store.Step) (id string, created bool, err error) {
 	if t.IdempotencyKey != "" {
 		var row [1]driver.Value
-		found, err := ws.taskByKey.queryRow(row[:], t.IdempotencyKey)
+		found, err := ws.taskByKey.queryRow(row[:], t.Namespace, t.Name, t.IdempotencyKey)
 		if err != nil {
 			return "", false, err
 		}
@@ -263,7 +263,7 @@ func isUnique(err error) bool {
 }
 
 // CreateTask implements store.Store. An empty task.ID is replaced by a
-// random UUID.
+// version 7 UUID.
 func (s *Store) CreateTask(ctx context.Context, task store.Task, steps []store.Step) (string, bool, error) {
 	if s.closed.Load() {
 		return "", false, s.fail("create task", store.ErrClosed)

@@ -17,6 +17,7 @@ var createCases = []testCase{
 	{"Steps are listed by Position, then Name, whatever order they were given in", testStepsOrdered},
 	{"a task without steps is stored", testCreateNoSteps},
 	{"a second CreateTask with a known idempotency key returns the first ID and stores nothing", testIdempotencyKey},
+	{"an idempotency key dedupes only within one Namespace and Name", testIdempotencyKeyPerTemplate},
 	{"an empty idempotency key never conflicts", testEmptyKey},
 	{"CreateTask with a taken ID wraps ErrConflict and changes nothing", testCreateTakenID},
 	{"CreateTask with an invalid step stores nothing", testCreateAtomic},
@@ -107,9 +108,10 @@ func testIdempotencyKey(t *testing.T, s store.Store) {
 	if _, _, err := s.CreateTask(ctx, first, sampleSteps("a")); err != nil {
 		t.Fatalf("first CreateTask: %v", err)
 	}
+	// Another version of the same template is the same named task.
 	second := sampleTask("t2")
 	second.IdempotencyKey = "order-42"
-	second.Name = "other"
+	second.Version = "2.0.0"
 	id, created, err := s.CreateTask(ctx, second, sampleSteps("x", "y"))
 	if err != nil || created || id != "t1" {
 		t.Fatalf("second CreateTask = %q, %v, %v; want %q, false, nil", id, created, err, "t1")
@@ -125,6 +127,39 @@ func testIdempotencyKey(t *testing.T, s store.Store) {
 	id, created, err = s.CreateTask(ctx, first, sampleSteps("a"))
 	if err != nil || created || id != "t1" {
 		t.Errorf("retried CreateTask = %q, %v, %v; want %q, false, nil", id, created, err, "t1")
+	}
+}
+
+func testIdempotencyKeyPerTemplate(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	var want []store.Task
+	for _, tmpl := range []struct{ id, namespace, name string }{
+		{"t1", "shop", "order"},
+		{"t2", "shop", "refund"},   // same namespace, other name
+		{"t3", "billing", "order"}, // other namespace, same name
+	} {
+		task := sampleTask(tmpl.id)
+		task.Namespace, task.Name, task.IdempotencyKey = tmpl.namespace, tmpl.name, "order-42"
+		id, created, err := s.CreateTask(ctx, task, sampleSteps("a"))
+		if err != nil || !created || id != tmpl.id {
+			t.Fatalf("CreateTask %s/%s with a key used by another template = %q, %v, %v; want %q, true, nil",
+				tmpl.namespace, tmpl.name, id, created, err, tmpl.id)
+		}
+		want = append(want, task)
+	}
+	for _, task := range want {
+		checkTask(t, getTask(t, s, task.ID), task)
+		// A retry within each template finds its own task.
+		retry := task
+		retry.ID = ""
+		id, created, err := s.CreateTask(ctx, retry, sampleSteps("a"))
+		if err != nil || created || id != task.ID {
+			t.Errorf("retried CreateTask %s/%s = %q, %v, %v; want %q, false, nil",
+				task.Namespace, task.Name, id, created, err, task.ID)
+		}
+	}
+	if ids := listIDs(t, s, store.Filter{}); !slices.Equal(ids, []string{"t1", "t2", "t3"}) {
+		t.Errorf("ListTasks = %v, want [t1 t2 t3]", ids)
 	}
 }
 

@@ -5,14 +5,13 @@
 package record
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"math"
 	"slices"
 	"time"
 
+	"github.com/gotasker/tasker/internal/uuid"
 	"github.com/gotasker/tasker/store"
 )
 
@@ -22,24 +21,14 @@ var (
 	maxTime = time.Unix(0, math.MaxInt64)
 )
 
-// NewID returns a random (version 4) UUID, the ID given to a task created
-// with an empty ID.
-func NewID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	h := hex.EncodeToString(b[:])
-	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
-}
-
 // PrepareTask checks a task and its steps for CreateTask and returns deep
-// copies ready to store: an empty ID replaced by NewID, every step's TaskID
-// set to the task's ID, times in UTC without a monotonic reading.
+// copies ready to store: an empty ID replaced by a version 7 UUID of the
+// time of the call (uuid.NewV7), every step's TaskID set to the task's ID,
+// times in UTC without a monotonic reading.
 func PrepareTask(task store.Task, steps []store.Step) (store.Task, []store.Step, error) {
 	t := CloneTask(task)
 	if t.ID == "" {
-		t.ID = NewID()
+		t.ID = uuid.NewV7(time.Now())
 	}
 	if err := checkTimes(t.CreatedAt, t.UpdatedAt, t.Deadline); err != nil {
 		return store.Task{}, nil, fmt.Errorf("task %q: %w", t.ID, err)
