@@ -11,9 +11,6 @@ package tasker
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/binary"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -21,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gotasker/tasker/internal/uuid"
 	"github.com/gotasker/tasker/store"
 	"go.uber.org/zap"
 )
@@ -239,7 +237,7 @@ type SubmitRequest struct {
 	SourceSystem   string // where from, such as "web"
 	Reason         string
 	Tags           []string
-	IdempotencyKey string // a repeated key returns the first task's ID and creates nothing
+	IdempotencyKey string // a key repeated for the same namespace and name returns the first task's ID and creates nothing
 	// Timeout, when positive, is the task's deadline from submission: when
 	// it passes, nothing new starts, running handlers' contexts are cancelled
 	// (cause ErrTaskDeadline) and the task ends in error. It survives
@@ -326,7 +324,7 @@ func encodeInput(v any) (json.RawMessage, error) {
 
 func newTaskRecords(t *Template, req SubmitRequest, input json.RawMessage, now time.Time) (store.Task, []store.Step) {
 	task := store.Task{
-		ID: newID(now), Namespace: t.Namespace, Name: t.Name, Version: t.Version,
+		ID: uuid.NewV7(now), Namespace: t.Namespace, Name: t.Name, Version: t.Version,
 		State: string(TaskPending), Initiator: req.Initiator, SourceSystem: req.SourceSystem,
 		Reason: req.Reason, Tags: req.Tags, Context: input, IdempotencyKey: req.IdempotencyKey,
 		CreatedAt: now, UpdatedAt: now,
@@ -339,24 +337,4 @@ func newTaskRecords(t *Template, req SubmitRequest, input json.RawMessage, now t
 		steps[i] = store.Step{TaskID: task.ID, Name: s.Name, Position: i, State: string(StepPending), UpdatedAt: now}
 	}
 	return task, steps
-}
-
-// newID returns a UUID version 7: time-ordered, random below the millisecond.
-func newID(now time.Time) string {
-	var b [16]byte
-	_, _ = rand.Read(b[6:])
-	binary.BigEndian.PutUint64(b[:8], uint64(now.UnixMilli())<<16|uint64(binary.BigEndian.Uint16(b[6:8])))
-	b[6] = 0x70 | b[6]&0x0f
-	b[8] = 0x80 | b[8]&0x3f
-	var s [36]byte
-	hex.Encode(s[0:8], b[0:4])
-	s[8] = '-'
-	hex.Encode(s[9:13], b[4:6])
-	s[13] = '-'
-	hex.Encode(s[14:18], b[6:8])
-	s[18] = '-'
-	hex.Encode(s[19:23], b[8:10])
-	s[23] = '-'
-	hex.Encode(s[24:], b[10:])
-	return string(s[:])
 }
