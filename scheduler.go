@@ -287,10 +287,23 @@ func (s *scheduler) attempt(wk *worker, r *run, i int, claimed *store.Change) []
 		timeout = s.stepTimeout
 	}
 	sc := &StepContext{run: r, spec: spec, attempt: ch.Attempt}
-	out := invoke(r.ctx, s.handlers.lookup(spec.Callable), sc, timeout)
+	out := invoke(r.ctx, s.handlers.lookup(spec.Callable), sc, timeout, func(out outcome) {
+		// The handler called runtime.Goexit: this worker exits once its
+		// deferred calls are done. Record the outcome as any other, queue
+		// what it made ready and start a replacement before wg.Done runs.
+		s.push(s.recordOutcome(wk, r, i, ch, out)...)
+		s.wg.Add(1)
+		go s.work()
+	})
 	if out.interrupted {
 		return nil // left in progress, for recovery
 	}
+	return s.recordOutcome(wk, r, i, ch, out)
+}
+
+// recordOutcome durably records the outcome of attempt ch of step i of r,
+// and returns the steps that became ready.
+func (s *scheduler) recordOutcome(wk *worker, r *run, i int, ch store.Change, out outcome) []work {
 	rec, delay := r.outcomeChange(i, ch.Attempt, ch.Error, out, time.Now())
 	f := r.follow(i, rec)
 	var err error
