@@ -1,6 +1,7 @@
 package tasker
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -146,8 +147,11 @@ type registry struct {
 }
 
 func (r *registry) register(callable string, h StepHandler) error {
-	if callable == "" || h == nil {
-		return errors.New("tasker: Register needs a callable name and a handler")
+	if callable == "" {
+		return fmt.Errorf("%w: Register needs a callable name", ErrInvalidHandler)
+	}
+	if h == nil || holdsNil(h) {
+		return fmt.Errorf("%w: callable %q: the handler is a nil %T", ErrInvalidHandler, callable, h)
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -234,7 +238,7 @@ func invoke(ctx context.Context, h StepHandler, sc *StepContext, timeout time.Du
 func outcomeOf(ctx context.Context, v any, err error, timeout time.Duration) (out outcome) {
 	cause := context.Cause(ctx)
 	switch {
-	case err != nil && isTypedNil(err):
+	case err != nil && holdsNil(err):
 		out.fail = &store.Failure{Message: fmt.Sprintf("handler returned a nil %T as its error", err),
 			Type: string(ErrorHandler), Code: CodeNilError}
 	case err != nil && errors.Is(cause, ErrEngineStopping):
@@ -272,10 +276,14 @@ func contained(p any, called bool, sc *StepContext) outcome {
 	return outcome{fail: f}
 }
 
-// isTypedNil reports whether err, a non-nil interface, holds a nil pointer.
-func isTypedNil(err error) bool {
-	v := reflect.ValueOf(err)
-	return v.Kind() == reflect.Pointer && v.IsNil()
+// holdsNil reports whether v, a non-nil interface, holds a nil pointer or
+// func: a typed nil.
+func holdsNil(v any) bool {
+	switch rv := reflect.ValueOf(v); rv.Kind() {
+	case reflect.Pointer, reflect.Func:
+		return rv.IsNil()
+	}
+	return false
 }
 
 // failureOf maps a handler's error to the failure that is stored, and the
@@ -306,4 +314,24 @@ func toJSON(what string, v any) (json.RawMessage, error) {
 		return nil, fmt.Errorf("%s is not JSON-serializable: %w", what, err)
 	}
 	return b, nil
+}
+
+// objectOnly returns an error unless raw, valid JSON, is an object.
+func objectOnly(raw json.RawMessage) error {
+	var kind string
+	switch b := bytes.TrimLeft(raw, " \t\r\n"); b[0] {
+	case '{':
+		return nil
+	case '[':
+		kind = "an array"
+	case '"':
+		kind = "a string"
+	case 'n':
+		kind = "null"
+	case 't', 'f':
+		kind = "a boolean"
+	default:
+		kind = "a number"
+	}
+	return fmt.Errorf("task input must be a JSON object, not %s", kind)
 }
