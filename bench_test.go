@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/gotasker/tasker"
-	"github.com/gotasker/tasker/examples/ecommerce/orders"
+	"github.com/gotasker/tasker/internal/orders"
 	"github.com/gotasker/tasker/store/memory"
 )
 

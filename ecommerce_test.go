@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/gotasker/tasker"
-	"github.com/gotasker/tasker/examples/ecommerce/orders"
+	"github.com/gotasker/tasker/internal/orders"
 	"github.com/gotasker/tasker/store"
 )
 

@@ -11,7 +11,7 @@ import (
 	"testing"
 
 	"github.com/gotasker/tasker"
-	"github.com/gotasker/tasker/examples/ecommerce/orders"
+	"github.com/gotasker/tasker/internal/orders"
 	"github.com/gotasker/tasker/store"
 	"github.com/gotasker/tasker/store/memory"
 )

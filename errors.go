@@ -9,7 +9,8 @@ import (
 
 // Sentinel errors, returned wrapped: test them with errors.Is.
 var (
-	// ErrInvalidTemplate is wrapped by every *TemplateError.
+	// ErrInvalidTemplate is wrapped by every *TemplateError, and by the
+	// error of AddTemplates given a nil *Template.
 	ErrInvalidTemplate = errors.New("tasker: invalid template")
 	// ErrInvalidInput is wrapped by every *InputError.
 	ErrInvalidInput = errors.New("tasker: invalid task input")
@@ -21,6 +22,10 @@ var (
 	// ErrHandlerNotRegistered reports a template step whose callable has no
 	// registered handler.
 	ErrHandlerNotRegistered = errors.New("tasker: handler not registered")
+	// ErrInvalidHandler reports a Register call with an empty callable name
+	// or a nil handler (a nil interface, or a nil func or pointer in one,
+	// such as HandlerFunc(nil)).
+	ErrInvalidHandler = errors.New("tasker: invalid handler registration")
 	// ErrDuplicateHandler reports a callable registered twice.
 	ErrDuplicateHandler = errors.New("tasker: handler already registered")
 	// ErrTaskNotFound reports an unknown task ID.

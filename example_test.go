@@ -126,3 +126,87 @@ func ExampleEngine_Submit_invalidInput() {
 	}
 	// Output: $.who
 }
+
+// The README's Quickstart: quickstart below is its code.
+func Example_quickstart() {
+	if err := quickstart(context.Background()); err != nil {
+		fmt.Println(err)
+	}
+	// Output: complete 1 {"items":2,"total":109.97}
+}
+
+const cartTemplate = `
+name: check_cart
+namespace_name: ecommerce
+version: "1.0.0"
+steps:
+  - name: validate_cart
+    handler: {callable: handlers.ecommerce.ValidateCartHandler}
+input_schema:
+  type: object
+  required: [cart_items]
+  properties:
+    cart_items: {type: array}
+`
+
+// CartItem is an item of the task input's cart_items.
+type CartItem struct {
+	SKU       string  `json:"sku"`
+	Quantity  int     `json:"quantity"`
+	UnitPrice float64 `json:"unit_price"`
+}
+
+// quickstart runs one task of cartTemplate on a new engine and prints it.
+func quickstart(ctx context.Context) (err error) {
+	eng, err := tasker.New(memory.New(), nil) // or sqlite.Open("tasks.db", nil)
+	if err != nil {
+		return err
+	}
+	err = eng.Register("handlers.ecommerce.ValidateCartHandler", // one Register per callable
+		tasker.HandlerFunc(func(ctx context.Context, step *tasker.StepContext) (any, error) {
+			var items []CartItem
+			if err := step.Input("cart_items", &items); err != nil || len(items) == 0 {
+				return nil, &tasker.StepError{Message: "Cart is empty", Type: tasker.ErrorValidation,
+					Code: "EMPTY_CART"} // not Retryable: bad data won't get better
+			}
+			total := 0.0
+			for _, it := range items {
+				total += float64(it.Quantity) * it.UnitPrice
+			}
+			return map[string]any{"items": len(items), "total": total}, nil // stored as JSON
+		}))
+	if err != nil {
+		return err
+	}
+
+	tmpl, err := tasker.ParseTemplate("check_cart.yaml", []byte(cartTemplate)) // or LoadTemplateDir, LoadTemplates(embedFS)
+	if err != nil {
+		return err // every problem, with file, line and field
+	}
+	if err := eng.AddTemplates(tmpl); err != nil {
+		return err
+	}
+	if err := eng.Start(ctx); err != nil {
+		return err // fails if a callable has no handler
+	}
+	defer func() { err = errors.Join(err, eng.Stop(ctx)) }()
+
+	id, err := eng.Submit(ctx, tasker.SubmitRequest{
+		Namespace: "ecommerce", Name: "check_cart", // Version "" = highest loaded
+		Initiator: "api:checkout", SourceSystem: "web", Reason: "New order received",
+		Context: map[string][]CartItem{"cart_items": { // validated against input_schema before anything is stored
+			{SKU: "WIDGET-A", Quantity: 2, UnitPrice: 29.99},
+			{SKU: "GADGET-B", Quantity: 1, UnitPrice: 49.99},
+		}},
+	})
+	if err != nil {
+		return err
+	}
+	task, err := eng.Wait(ctx, id) // task.State, task.Steps[i].Result, .Attempts, .LastError, .Transitions
+	if err != nil {
+		return err
+	}
+	cart := task.Step("validate_cart")
+	fmt.Println(task.State, cart.Attempts, string(cart.Result))
+	return nil
+}

@@ -3,13 +3,16 @@ package tasker_test
 import (
 	"context"
 	"fmt"
+	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/gotasker/tasker"
-	"github.com/gotasker/tasker/examples/ecommerce/orders"
+	"github.com/gotasker/tasker/internal/orders"
 	"github.com/gotasker/tasker/store"
 	"github.com/gotasker/tasker/store/memory"
 	"github.com/gotasker/tasker/store/sqlite"
@@ -49,7 +52,13 @@ func eachStore(t *testing.T, f func(t *testing.T, st store.Store)) {
 // stopped when the test ends.
 func startEngine(t testing.TB, st store.Store, handlers map[string]tasker.StepHandler, tmpls ...*tasker.Template) *tasker.Engine {
 	t.Helper()
-	eng, err := tasker.New(st, &tasker.Config{Workers: 16})
+	return startEngineWith(t, st, &tasker.Config{Workers: 16}, handlers, tmpls...)
+}
+
+// startEngineWith is startEngine with the engine's configuration.
+func startEngineWith(t testing.TB, st store.Store, cfg *tasker.Config, handlers map[string]tasker.StepHandler, tmpls ...*tasker.Template) *tasker.Engine {
+	t.Helper()
+	eng, err := tasker.New(st, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -189,6 +198,36 @@ func (w *watch) await(t *testing.T, step, to string) {
 			t.Fatalf("no change of %q to %s within 10s", step, to)
 		}
 	}
+}
+
+// childEnv names the test a re-executed test binary runs for its parent.
+const childEnv = "TASKER_TEST_CHILD"
+
+// inChild lets a test run its body in a child process, so that a crash
+// fails the test instead of killing the test binary. In the child (the test
+// binary re-executed on t alone, with childEnv naming t) it returns true:
+// the caller runs the body, which reports with t as usual. In the parent it
+// runs the child, fails t unless the child exited 0 within a minute and
+// printed want, and returns false.
+func inChild(t *testing.T, want string) bool {
+	t.Helper()
+	if os.Getenv(childEnv) == t.Name() {
+		return true
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^"+t.Name()+"$", "-test.count=1", "-test.v")
+	// Without -race the GORACE option is ignored; with it, the child would
+	// sleep a second at exit.
+	cmd.Env = append(os.Environ(), childEnv+"="+t.Name(), "GORACE="+os.Getenv("GORACE")+" atexit_sleep_ms=0")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("child process: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), want) {
+		t.Fatalf("child process did not print %q:\n%s", want, out)
+	}
+	return false
 }
 
 func newMemory(t testing.TB) store.Store { return backends[0].open(t) }

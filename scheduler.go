@@ -343,7 +343,14 @@ func (wk *worker) attempt(w work) []work {
 		timeout = s.stepTimeout
 	}
 	sc := &StepContext{run: r, spec: spec, attempt: claim.Attempt}
-	out := invoke(r.ctx, s.handlers.lookup(spec.Callable), sc, timeout)
+	out := invoke(r.ctx, s.handlers.lookup(spec.Callable), sc, timeout, func(out outcome) {
+		// The handler called runtime.Goexit: this goroutine ends once its
+		// deferred calls return. Record the outcome here and start a
+		// replacement, counted before this worker's wg.Done.
+		s.push(s.carry(r, r.outcome(i, claim, out, time.Now(), wk.buf))...)
+		s.wg.Add(1)
+		go s.work()
+	})
 	if out.interrupted {
 		return nil // left in progress, for recovery
 	}

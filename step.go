@@ -1,10 +1,12 @@
 package tasker
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"runtime/debug"
 	"sync"
 	"time"
@@ -25,8 +27,14 @@ import (
 //     text as its message, so transient faults are retried by default;
 //   - a result json.Marshal rejects is a non-retryable ErrorHandler failure
 //     with code RESULT_NOT_JSON;
-//   - a panic is recovered and recorded as a non-retryable ErrorHandler
-//     failure with code PANIC and the goroutine's stack; the engine goes on;
+//   - a panic, in Call or in encoding its return (a MarshalJSON or an
+//     Error method that panics), is recovered and recorded as a
+//     non-retryable ErrorHandler failure with code PANIC and the stack; the
+//     engine goes on;
+//   - a typed nil error (a nil *StepError, say, returned as error) is a
+//     non-retryable ErrorHandler failure with code NIL_ERROR;
+//   - a runtime.Goexit is a non-retryable ErrorHandler failure with code
+//     GOEXIT and the stack; the engine replaces the worker it took;
 //   - when the step's timeout expires, the attempt is a retryable
 //     ErrorTimeout failure, whatever the handler returned.
 //
@@ -45,10 +53,12 @@ func (f HandlerFunc) Call(ctx context.Context, step *StepContext) (any, error) {
 
 // Failure codes the engine itself records.
 const (
-	CodePanic         = "PANIC"
-	CodeResultNotJSON = "RESULT_NOT_JSON"
-	CodeTimeout       = "TIMEOUT"
-	CodeTaskDeadline  = "TASK_DEADLINE"
+	CodePanic         = "PANIC"           // the handler, or encoding its return, panicked
+	CodeNilError      = "NIL_ERROR"       // the handler returned a typed nil error
+	CodeGoexit        = "GOEXIT"          // the handler called runtime.Goexit
+	CodeResultNotJSON = "RESULT_NOT_JSON" // json.Marshal rejected the result
+	CodeTimeout       = "TIMEOUT"         // the step's timeout expired
+	CodeTaskDeadline  = "TASK_DEADLINE"   // the task's deadline passed
 )
 
 // StepContext is what a handler sees of its step: the task input, the
@@ -142,8 +152,11 @@ type registry struct {
 }
 
 func (r *registry) register(callable string, h StepHandler) error {
-	if callable == "" || h == nil {
-		return errors.New("tasker: Register needs a callable name and a handler")
+	if callable == "" {
+		return fmt.Errorf("%w: Register needs a callable name", ErrInvalidHandler)
+	}
+	if h == nil || holdsNil(h) {
+		return fmt.Errorf("%w: callable %q: the handler is a nil %T", ErrInvalidHandler, callable, h)
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -190,25 +203,53 @@ type outcome struct {
 }
 
 // invoke runs one attempt of a handler: it applies the step's timeout (none
-// when zero), recovers a panic, and turns what the handler returned into an
-// outcome.
-func invoke(ctx context.Context, h StepHandler, sc *StepContext, timeout time.Duration) (out outcome) {
+// when zero) and turns what the handler returned into an outcome.
+//
+// Everything from the handler call to the outcome, the result's encoding
+// and the error's classification included, is one contained region: a
+// panic anywhere in it, a typed-nil error or a runtime.Goexit becomes a
+// non-retryable ErrorHandler failure. Goexit cannot be stopped: invoke then
+// never returns, so it passes the outcome to onGoexit, from a deferred call
+// on the exiting goroutine, for the caller to record and to replace that
+// goroutine.
+func invoke(ctx context.Context, h StepHandler, sc *StepContext, timeout time.Duration, onGoexit func(outcome)) (out outcome) {
 	if timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeoutCause(ctx, timeout, ErrStepTimeout)
 		defer cancel()
 	}
-	v, err, stack := callRecovered(ctx, h, sc)
+	returned, called := false, false
+	defer func() {
+		if returned {
+			return
+		}
+		out = contained(recover(), called, sc)
+		if out.fail.Code == CodeGoexit {
+			onGoexit(out)
+		}
+	}()
+	v, err := h.Call(ctx, sc)
+	called = true
+	out = outcomeOf(ctx, v, err, timeout)
+	if out.fail != nil {
+		out.fail.Attempt = sc.attempt
+	}
+	returned = true
+	return out
+}
+
+// outcomeOf classifies what a handler returned, given the cause of its
+// context's end, if it ended.
+func outcomeOf(ctx context.Context, v any, err error, timeout time.Duration) (out outcome) {
 	cause := context.Cause(ctx)
 	switch {
-	case stack != "":
-		out.fail = &store.Failure{Message: err.Error(), Type: string(ErrorHandler), Code: CodePanic, Stack: stack}
+	case err != nil && holdsNil(err):
+		out.fail = &store.Failure{Message: fmt.Sprintf("handler returned a nil %T as its error", err),
+			Type: string(ErrorHandler), Code: CodeNilError}
 	case err != nil && errors.Is(cause, ErrEngineStopping):
 		out.interrupted = true
-		return out
 	case err != nil && errors.Is(cause, ErrTaskCancelled):
 		out.cancelled = true
-		return out
 	case errors.Is(cause, ErrStepTimeout):
 		out.fail = &store.Failure{Message: fmt.Sprintf("step timed out after %s", timeout),
 			Type: string(ErrorTimeout), Code: CodeTimeout, Retryable: true}
@@ -221,20 +262,33 @@ func invoke(ctx context.Context, h StepHandler, sc *StepContext, timeout time.Du
 			out.fail = &store.Failure{Message: err.Error(), Type: string(ErrorHandler), Code: CodeResultNotJSON}
 		}
 	}
-	if out.fail != nil {
-		out.fail.Attempt = sc.attempt
-	}
 	return out
 }
 
-func callRecovered(ctx context.Context, h StepHandler, sc *StepContext) (v any, err error, stack string) {
-	defer func() {
-		if p := recover(); p != nil {
-			v, err, stack = nil, fmt.Errorf("handler panicked: %v", p), string(debug.Stack())
-		}
-	}()
-	v, err = h.Call(ctx, sc)
-	return v, err, ""
+// contained is the outcome of an attempt that did not return: p is what
+// recover returned (nil for a runtime.Goexit) and called tells whether the
+// handler had returned, so the panic came from classifying its return.
+func contained(p any, called bool, sc *StepContext) outcome {
+	f := &store.Failure{Type: string(ErrorHandler), Attempt: sc.attempt, Stack: string(debug.Stack())}
+	switch {
+	case p == nil:
+		f.Code, f.Message = CodeGoexit, "handler called runtime.Goexit"
+	case called:
+		f.Code, f.Message = CodePanic, fmt.Sprintf("encoding the handler's result or error panicked: %v", p)
+	default:
+		f.Code, f.Message = CodePanic, fmt.Sprintf("handler panicked: %v", p)
+	}
+	return outcome{fail: f}
+}
+
+// holdsNil reports whether v, a non-nil interface, holds a nil pointer or
+// func: a typed nil.
+func holdsNil(v any) bool {
+	switch rv := reflect.ValueOf(v); rv.Kind() {
+	case reflect.Pointer, reflect.Func:
+		return rv.IsNil()
+	}
+	return false
 }
 
 // failureOf maps a handler's error to the failure that is stored, and the
@@ -265,4 +319,24 @@ func toJSON(what string, v any) (json.RawMessage, error) {
 		return nil, fmt.Errorf("%s is not JSON-serializable: %w", what, err)
 	}
 	return b, nil
+}
+
+// objectOnly returns an error unless raw, valid JSON, is an object.
+func objectOnly(raw json.RawMessage) error {
+	var kind string
+	switch b := bytes.TrimLeft(raw, " \t\r\n"); b[0] {
+	case '{':
+		return nil
+	case '[':
+		kind = "an array"
+	case '"':
+		kind = "a string"
+	case 'n':
+		kind = "null"
+	case 't', 'f':
+		kind = "a boolean"
+	default:
+		kind = "a number"
+	}
+	return fmt.Errorf("task input must be a JSON object, not %s", kind)
 }

@@ -103,16 +103,23 @@ func New(st store.Store, cfg *Config) (*Engine, error) {
 
 // Register makes h the handler of callable, the handler.callable name that
 // template steps use. Registering a callable twice is an error wrapping
-// ErrDuplicateHandler.
+// ErrDuplicateHandler; an empty callable or a nil h (HandlerFunc(nil)
+// included) is one wrapping ErrInvalidHandler.
 func (e *Engine) Register(callable string, h StepHandler) error {
 	return e.handlers.register(callable, h)
 }
 
 // AddTemplates makes templates available to Submit, all or none. A template
 // with the same namespace, name and version as one already added is an error
-// wrapping ErrDuplicateTemplate. On a started engine, every step's callable
-// must be registered already (ErrHandlerNotRegistered).
+// wrapping ErrDuplicateTemplate, a nil template one wrapping
+// ErrInvalidTemplate. On a started engine, every step's callable must be
+// registered already (ErrHandlerNotRegistered).
 func (e *Engine) AddTemplates(ts ...*Template) error {
+	for i, t := range ts {
+		if t == nil {
+			return fmt.Errorf("%w: AddTemplates: template %d of %d is nil", ErrInvalidTemplate, i+1, len(ts))
+		}
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	seen := make(map[string]bool)
@@ -263,7 +270,7 @@ func (e *Engine) Submit(ctx context.Context, req SubmitRequest) (string, error) 
 	if t == nil {
 		return "", fmt.Errorf("%w: %s/%s@%s", ErrTemplateNotFound, req.Namespace, req.Name, versionOrLatest(req.Version))
 	}
-	input, err := encodeInput(req.Context)
+	input, err := encodeInput(t, req.Context)
 	if err != nil {
 		return "", err
 	}
@@ -311,13 +318,18 @@ func versionOrLatest(v string) string {
 	return v
 }
 
-func encodeInput(v any) (json.RawMessage, error) {
+// encodeInput encodes the input of a task of t, which must be a JSON object
+// whatever t's input_schema says; nil means {}.
+func encodeInput(t *Template, v any) (json.RawMessage, error) {
 	if v == nil {
 		return json.RawMessage("{}"), nil
 	}
 	raw, err := toJSON("task input", v)
+	if err == nil {
+		err = objectOnly(raw)
+	}
 	if err != nil {
-		return nil, &InputError{Violations: []Violation{{Path: "$", Message: err.Error()}}}
+		return nil, &InputError{Template: t.String(), Violations: []Violation{{Path: "$", Message: err.Error()}}}
 	}
 	return raw, nil
 }

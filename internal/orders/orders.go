@@ -1,7 +1,7 @@
 // Package orders is the guide's e-commerce order processing workflow in Go:
 // its task template and its five step handlers, ported from "Your First
-// Workflow". It is shared by the runnable example in the parent directory and
-// by tasker's end-to-end tests.
+// Workflow". It is shared by the runnable example, examples/ecommerce, and by
+// tasker's end-to-end tests, which so depend on no example.
 package orders
 
 import (
@@ -22,7 +22,7 @@ var TemplateYAML []byte
 
 // Template parses TemplateYAML.
 func Template() (*tasker.Template, error) {
-	return tasker.ParseTemplate("orders/template.yaml", TemplateYAML)
+	return tasker.ParseTemplate("internal/orders/template.yaml", TemplateYAML)
 }
 
 // The callables the template names.
