@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/gotasker/tasker/internal/templatefile"
 )
 
 // Sentinel errors, returned wrapped: test them with errors.Is.
@@ -57,20 +59,7 @@ type TemplateError struct {
 }
 
 // Error formats the problem as "file:line: field: message".
-func (e *TemplateError) Error() string {
-	var b strings.Builder
-	b.WriteString(e.File)
-	if e.Line > 0 {
-		fmt.Fprintf(&b, ":%d", e.Line)
-	}
-	b.WriteString(": ")
-	if e.Field != "" {
-		b.WriteString(e.Field)
-		b.WriteString(": ")
-	}
-	b.WriteString(e.Msg)
-	return b.String()
-}
+func (e *TemplateError) Error() string { return (*templatefile.Problem)(e).Error() }
 
 // Unwrap returns ErrInvalidTemplate.
 func (e *TemplateError) Unwrap() error { return ErrInvalidTemplate }

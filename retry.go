@@ -1,8 +1,9 @@
 package tasker
 
 import (
-	"fmt"
 	"time"
+
+	"github.com/gotasker/tasker/internal/templatefile"
 )
 
 // Backoff names how the delay between attempts grows.
@@ -11,19 +12,19 @@ type Backoff string
 // The backoff strategies a template may name.
 const (
 	// BackoffExponential waits base·2^(n-1) after the n-th attempt.
-	BackoffExponential Backoff = "exponential"
+	BackoffExponential Backoff = templatefile.BackoffExponential
 	// BackoffLinear waits base·n after the n-th attempt.
-	BackoffLinear Backoff = "linear"
+	BackoffLinear Backoff = templatefile.BackoffLinear
 	// BackoffConstant waits base after every attempt.
-	BackoffConstant Backoff = "constant"
+	BackoffConstant Backoff = templatefile.BackoffConstant
 )
 
 // Defaults for a step whose template omits retry, or omits one of its fields.
 const (
-	DefaultMaxAttempts = 3
-	DefaultBackoff     = BackoffExponential
-	DefaultBaseDelay   = 1000 * time.Millisecond
-	DefaultMaxDelay    = 30000 * time.Millisecond
+	DefaultMaxAttempts = templatefile.DefaultMaxAttempts
+	DefaultBackoff     = Backoff(templatefile.DefaultBackoff)
+	DefaultBaseDelay   = templatefile.DefaultBaseDelay
+	DefaultMaxDelay    = templatefile.DefaultMaxDelay
 )
 
 // JitterFraction is the most by which a retry delay is shortened at random:
@@ -51,12 +52,17 @@ type RetryPolicy struct {
 // DefaultRetryPolicy returns the policy of a step whose template omits retry:
 // retryable, 3 attempts, exponential backoff from 1 s, capped at 30 s.
 func DefaultRetryPolicy() RetryPolicy {
+	return newRetryPolicy(templatefile.DefaultRetry())
+}
+
+// newRetryPolicy converts a parsed retry block.
+func newRetryPolicy(r templatefile.Retry) RetryPolicy {
 	return RetryPolicy{
-		Retryable:   true,
-		MaxAttempts: DefaultMaxAttempts,
-		Backoff:     DefaultBackoff,
-		BaseDelay:   DefaultBaseDelay,
-		MaxDelay:    DefaultMaxDelay,
+		Retryable:   r.Retryable,
+		MaxAttempts: r.MaxAttempts,
+		Backoff:     Backoff(r.Backoff),
+		BaseDelay:   r.BaseDelay,
+		MaxDelay:    r.MaxDelay,
 	}
 }
 
@@ -65,21 +71,16 @@ func (p RetryPolicy) Attempts() int {
 	return max(p.MaxAttempts, 1)
 }
 
-// validate reports the first field that is out of range, by its YAML name.
+// validate reports the first field that is out of range, by its YAML name,
+// with the rules that loading a template applies.
 func (p RetryPolicy) validate() (field string, err error) {
-	switch {
-	case p.MaxAttempts < 0:
-		return "max_attempts", fmt.Errorf("must not be negative, got %d", p.MaxAttempts)
-	case p.BaseDelay < 0:
-		return "backoff_base_ms", fmt.Errorf("must not be negative, got %d", p.BaseDelay.Milliseconds())
-	case p.MaxDelay < 0:
-		return "max_backoff_ms", fmt.Errorf("must not be negative, got %d", p.MaxDelay.Milliseconds())
-	}
-	switch p.Backoff {
-	case BackoffExponential, BackoffLinear, BackoffConstant:
-		return "", nil
-	}
-	return "backoff", fmt.Errorf("must be one of exponential, linear, constant, got %q", p.Backoff)
+	return templatefile.Retry{
+		Retryable:   p.Retryable,
+		MaxAttempts: p.MaxAttempts,
+		Backoff:     string(p.Backoff),
+		BaseDelay:   p.BaseDelay,
+		MaxDelay:    p.MaxDelay,
+	}.Check()
 }
 
 // ShouldRetry reports whether a failure of attempt n (counted from 1) may be

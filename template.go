@@ -14,21 +14,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gotasker/tasker/internal/templatefile"
 	"github.com/xeipuuv/gojsonschema"
-)
-
-// Limits that keep a hostile or mistaken template file from exhausting memory
-// or time. Each is reported as a *TemplateError.
-const (
-	// maxTemplateBytes is the largest template file accepted.
-	maxTemplateBytes = 32 << 20
-	// maxTemplateNodes bounds the YAML nodes visited in one file, aliases
-	// expanded, so that an alias bomb is an error rather than an outage.
-	maxTemplateNodes = 4 << 20
-	// maxTemplateErrors bounds the problems reported for one file.
-	maxTemplateErrors = 100
-	// maxNamespaceLen is the longest namespace_name.
-	maxNamespaceLen = 29
 )
 
 // Template is a loaded, validated task template: a named, versioned DAG of
@@ -90,12 +77,50 @@ type StepSpec struct {
 // problem in the file is reported: the error joins (errors.Join) one
 // *TemplateError per problem, each wrapping ErrInvalidTemplate.
 func ParseTemplate(file string, data []byte) (*Template, error) {
-	p := newTemplateParser(file)
-	t := p.parse(data)
-	if err := p.err(); err != nil {
-		return nil, err
+	f, probs := templatefile.Parse(file, data)
+	if len(probs) > 0 {
+		errs := make([]error, len(probs))
+		for i, p := range probs {
+			errs[i] = (*TemplateError)(p)
+		}
+		return nil, errors.Join(errs...)
 	}
-	return t, nil
+	return newTemplate(f), nil
+}
+
+// newTemplate converts a parsed template file into a Template.
+func newTemplate(f *templatefile.File) *Template {
+	t := &Template{
+		Name:        f.Name,
+		Namespace:   f.Namespace,
+		Version:     f.Version,
+		Description: f.Description,
+		Steps:       make([]*StepSpec, len(f.Steps)),
+		InputSchema: f.InputSchema,
+		Source:      f.Source,
+		schema:      f.Schema,
+		byName:      f.ByName,
+	}
+	for i, s := range f.Steps {
+		t.Steps[i] = newStepSpec(s)
+	}
+	return t
+}
+
+// newStepSpec converts a parsed step into a StepSpec.
+func newStepSpec(s *templatefile.Step) *StepSpec {
+	return &StepSpec{
+		Name:           s.Name,
+		Description:    s.Description,
+		Callable:       s.Callable,
+		Initialization: s.Initialization,
+		Dependencies:   s.Dependencies,
+		Retry:          newRetryPolicy(s.Retry),
+		Timeout:        s.Timeout,
+		index:          s.Index,
+		deps:           s.Deps,
+		dependents:     s.Dependents,
+	}
 }
 
 // LoadTemplateFile reads and parses the template in the file at path; see
@@ -109,7 +134,8 @@ func LoadTemplateFile(path string) (*Template, error) {
 }
 
 // LoadTemplates loads every *.yaml and *.yml file under fsys, in any
-// directory, in path order. It is all or nothing: if any file is invalid, or
+// directory, in path order, skipping hidden files and directories (names
+// starting with ".", such as editor backups or .git). It is all or nothing: if any file is invalid, or
 // two files define the same namespace, name and version (ErrDuplicateTemplate),
 // it returns no templates and an error joining the problems of every file.
 // A tree with no template files yields no templates and no error.
@@ -165,12 +191,19 @@ func loadTemplates(fsys fs.FS, display func(string) string) ([]*Template, error)
 	return ts, nil
 }
 
-// templateFiles lists the *.yaml and *.yml files under fsys, sorted.
+// templateFiles lists the *.yaml and *.yml files under fsys, sorted. Hidden
+// files and directories, whose names start with ".", are skipped.
 func templateFiles(fsys fs.FS) ([]string, error) {
 	var names []string
 	err := fs.WalkDir(fsys, ".", func(name string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
+		}
+		if name != "." && strings.HasPrefix(d.Name(), ".") {
+			if d.IsDir() {
+				return fs.SkipDir
+			}
+			return nil
 		}
 		if ext := path.Ext(name); !d.IsDir() && (ext == ".yaml" || ext == ".yml") {
 			names = append(names, name)
@@ -192,7 +225,7 @@ func openTemplate(fsys fs.FS, name, display string) (*Template, error) {
 // readTemplate parses the template read from f, then closes f. It reads one
 // byte more than the limit so that ParseTemplate reports an oversized file.
 func readTemplate(f io.ReadCloser, display string) (*Template, error) {
-	data, err := io.ReadAll(io.LimitReader(f, maxTemplateBytes+1))
+	data, err := io.ReadAll(io.LimitReader(f, templatefile.MaxBytes+1))
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+
+	"github.com/gotasker/tasker/internal/templatefile"
 )
 
 func FuzzParseTemplate(f *testing.F) {
@@ -45,8 +47,8 @@ func checkTemplateDAG(t *Template) error {
 	if len(t.Steps) == 0 {
 		return errors.New("no steps")
 	}
-	if !templateNamePattern.MatchString(t.Name) || !templateNamePattern.MatchString(t.Namespace) ||
-		len(t.Namespace) > maxNamespaceLen || !templateVersionPattern.MatchString(t.Version) {
+	if !templatefile.NamePattern.MatchString(t.Name) || !templatefile.NamePattern.MatchString(t.Namespace) ||
+		len(t.Namespace) > templatefile.MaxNamespaceLen || !templatefile.VersionPattern.MatchString(t.Version) {
 		return fmt.Errorf("bad identity %q", t.String())
 	}
 	if (t.InputSchema == nil) != (t.schema == nil) || (t.InputSchema != nil && !json.Valid(t.InputSchema)) {
@@ -77,7 +79,7 @@ func checkTemplateStep(t *Template, i int, s *StepSpec) error {
 	if s.index != i || t.byName[s.Name] != i || t.Step(s.Name) != s {
 		return fmt.Errorf("index %d, by name %d", s.index, t.byName[s.Name])
 	}
-	if !templateNamePattern.MatchString(s.Name) || s.Callable == "" {
+	if !templatefile.NamePattern.MatchString(s.Name) || s.Callable == "" {
 		return fmt.Errorf("name %q, callable %q", s.Name, s.Callable)
 	}
 	var init map[string]any

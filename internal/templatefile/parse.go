@@ -1,4 +1,4 @@
-package tasker
+package templatefile
 
 import (
 	"bytes"
@@ -16,11 +16,6 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-var (
-	templateNamePattern    = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
-	templateVersionPattern = regexp.MustCompile(`^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)$`)
-)
-
 // The fields each mapping of a template may hold.
 var (
 	templateFields = []string{"name", "namespace_name", "version", "description", "steps", "input_schema"}
@@ -28,6 +23,9 @@ var (
 	handlerFields  = []string{"callable", "initialization"}
 	retryFields    = []string{"retryable", "max_attempts", "backoff", "backoff_base_ms", "max_backoff_ms"}
 )
+
+// decimalPattern matches a plain decimal integer of any length.
+var decimalPattern = regexp.MustCompile(`^[-+]?[0-9]+$`)
 
 // stepSource keeps what linking a step needs from its YAML: where it is.
 type stepSource struct {
@@ -44,7 +42,7 @@ type depRef struct {
 }
 
 // parse walks the YAML of one template; every problem is recorded in p.
-func (p *templateParser) parse(data []byte) *Template {
+func (p *parser) parse(data []byte) *File {
 	root := p.document(data)
 	if root == nil {
 		return nil
@@ -53,12 +51,12 @@ func (p *templateParser) parse(data []byte) *Template {
 	if m == nil {
 		return nil
 	}
-	t := &Template{Source: p.file}
+	t := &File{Source: p.file}
 	t.Name, _ = p.name(m, "name")
 	t.Namespace = p.namespace(m)
 	t.Version = p.version(m)
 	t.Description, _ = p.str(m, "description", false)
-	t.InputSchema, t.schema = p.inputSchema(m)
+	t.InputSchema, t.Schema = p.inputSchema(m)
 	var srcs []stepSource
 	t.Steps, srcs = p.steps(m)
 	p.link(t, srcs)
@@ -67,9 +65,9 @@ func (p *templateParser) parse(data []byte) *Template {
 
 // document decodes the single YAML document of a template file and returns
 // its root node, or nil after reporting why there is none.
-func (p *templateParser) document(data []byte) *yaml.Node {
-	if len(data) > maxTemplateBytes {
-		p.errorf(nil, "", "file too large: more than %d bytes", maxTemplateBytes)
+func (p *parser) document(data []byte) *yaml.Node {
+	if len(data) > MaxBytes {
+		p.errorf(nil, "", "file too large: more than %d bytes", MaxBytes)
 		return nil
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
@@ -98,7 +96,7 @@ func (p *templateParser) document(data []byte) *yaml.Node {
 
 // mapping reads the mapping n at path, reporting keys not in allowed. It
 // returns nil, having reported it, when n is not a mapping.
-func (p *templateParser) mapping(n *yaml.Node, path string, allowed []string) *yamlMapping {
+func (p *parser) mapping(n *yaml.Node, path string, allowed []string) *yamlMapping {
 	if n.Kind != yaml.MappingNode {
 		what := "must be"
 		if path == "" {
@@ -128,7 +126,7 @@ func (m *yamlMapping) value(key string) *yaml.Node {
 }
 
 // required returns the value at key, reporting its absence.
-func (p *templateParser) required(m *yamlMapping, key string) *yaml.Node {
+func (p *parser) required(m *yamlMapping, key string) *yaml.Node {
 	n := m.value(key)
 	if n == nil {
 		at := m.vals[key]
@@ -142,7 +140,7 @@ func (p *templateParser) required(m *yamlMapping, key string) *yaml.Node {
 
 // str returns the string at key and its node; the node is nil when the value
 // is absent or not a string. A required string must not be blank.
-func (p *templateParser) str(m *yamlMapping, key string, required bool) (string, *yaml.Node) {
+func (p *parser) str(m *yamlMapping, key string, required bool) (string, *yaml.Node) {
 	n := m.value(key)
 	if required {
 		n = p.required(m, key)
@@ -164,25 +162,25 @@ func (p *templateParser) str(m *yamlMapping, key string, required bool) (string,
 }
 
 // name returns the required name at key, which must match namePattern.
-func (p *templateParser) name(m *yamlMapping, key string) (string, *yaml.Node) {
+func (p *parser) name(m *yamlMapping, key string) (string, *yaml.Node) {
 	s, n := p.str(m, key, true)
-	if n != nil && !templateNamePattern.MatchString(s) {
-		p.errorf(n, m.field(key), "%q must match %s", s, templateNamePattern)
+	if n != nil && !NamePattern.MatchString(s) {
+		p.errorf(n, m.field(key), "%q must match %s", s, NamePattern)
 	}
 	return s, n
 }
 
-func (p *templateParser) namespace(m *yamlMapping) string {
+func (p *parser) namespace(m *yamlMapping) string {
 	s, n := p.name(m, "namespace_name")
-	if l := utf8.RuneCountInString(s); l > maxNamespaceLen {
-		p.errorf(n, m.field("namespace_name"), "%q is %d characters long, the limit is %d", s, l, maxNamespaceLen)
+	if l := utf8.RuneCountInString(s); l > MaxNamespaceLen {
+		p.errorf(n, m.field("namespace_name"), "%q is %d characters long, the limit is %d", s, l, MaxNamespaceLen)
 	}
 	return s
 }
 
-func (p *templateParser) version(m *yamlMapping) string {
+func (p *parser) version(m *yamlMapping) string {
 	s, n := p.str(m, "version", true)
-	if n != nil && !templateVersionPattern.MatchString(s) {
+	if n != nil && !VersionPattern.MatchString(s) {
 		p.errorf(n, m.field("version"), "%q is not MAJOR.MINOR.PATCH (digits only, such as \"1.0.0\")", s)
 	}
 	return s
@@ -190,9 +188,14 @@ func (p *templateParser) version(m *yamlMapping) string {
 
 // integer returns the integer at key; ok is false when it is absent or
 // reported as malformed.
-func (p *templateParser) integer(m *yamlMapping, key string) (v int64, ok bool) {
+func (p *parser) integer(m *yamlMapping, key string) (v int64, ok bool) {
 	n := m.value(key)
 	if n == nil {
+		return 0, false
+	}
+	if n.ShortTag() == "!!float" && decimalPattern.MatchString(n.Value) {
+		// YAML resolves an integer too long for 64 bits as a float.
+		p.errorf(n, m.field(key), "%s is out of range", n.Value)
 		return 0, false
 	}
 	if n.ShortTag() != "!!int" {
@@ -208,7 +211,7 @@ func (p *templateParser) integer(m *yamlMapping, key string) (v int64, ok bool) 
 
 // duration returns the integer at key in the given unit; ok is false when it
 // is absent or malformed. It reports values that overflow a time.Duration.
-func (p *templateParser) duration(m *yamlMapping, key string, unit time.Duration) (d time.Duration, ok bool) {
+func (p *parser) duration(m *yamlMapping, key string, unit time.Duration) (d time.Duration, ok bool) {
 	v, ok := p.integer(m, key)
 	if limit := int64(math.MaxInt64 / unit); ok && (v > limit || v < -limit) {
 		p.errorf(m.vals[key], m.field(key), "%d is out of range", v)
@@ -219,7 +222,7 @@ func (p *templateParser) duration(m *yamlMapping, key string, unit time.Duration
 
 // boolean returns the boolean at key; ok is false when it is absent or
 // malformed.
-func (p *templateParser) boolean(m *yamlMapping, key string) (v, ok bool) {
+func (p *parser) boolean(m *yamlMapping, key string) (v, ok bool) {
 	n := m.value(key)
 	if n == nil {
 		return false, false
@@ -231,9 +234,9 @@ func (p *templateParser) boolean(m *yamlMapping, key string) (v, ok bool) {
 	return v, true
 }
 
-// steps reads the steps list; it returns one StepSpec per entry, even a
+// steps reads the steps list; it returns one Step per entry, even a
 // malformed one, so that indexes match the file.
-func (p *templateParser) steps(m *yamlMapping) ([]*StepSpec, []stepSource) {
+func (p *parser) steps(m *yamlMapping) ([]*Step, []stepSource) {
 	n := p.required(m, "steps")
 	if n == nil {
 		return nil, nil
@@ -246,18 +249,18 @@ func (p *templateParser) steps(m *yamlMapping) ([]*StepSpec, []stepSource) {
 	if len(items) == 0 && !p.exhausted {
 		p.errorf(n, "steps", "must list at least one step")
 	}
-	specs := make([]*StepSpec, len(items))
+	specs := make([]*Step, len(items))
 	srcs := make([]stepSource, len(items))
 	for i, item := range items {
 		specs[i], srcs[i] = p.step(item, fmt.Sprintf("steps[%d]", i))
-		specs[i].index = i
+		specs[i].Index = i
 	}
 	return specs, srcs
 }
 
 // step reads one step at path.
-func (p *templateParser) step(n *yaml.Node, path string) (*StepSpec, stepSource) {
-	s := &StepSpec{Retry: DefaultRetryPolicy(), Initialization: json.RawMessage("{}")}
+func (p *parser) step(n *yaml.Node, path string) (*Step, stepSource) {
+	s := &Step{Retry: DefaultRetry(), Initialization: json.RawMessage("{}")}
 	src := stepSource{node: n}
 	m := p.mapping(n, path, stepFields)
 	if m == nil {
@@ -281,7 +284,7 @@ func (p *templateParser) step(n *yaml.Node, path string) (*StepSpec, stepSource)
 }
 
 // handler reads a step's handler block: its callable and initialization.
-func (p *templateParser) handler(step *yamlMapping) (callable string, init json.RawMessage) {
+func (p *parser) handler(step *yamlMapping) (callable string, init json.RawMessage) {
 	init = json.RawMessage("{}")
 	n := p.required(step, "handler")
 	if n == nil {
@@ -308,7 +311,7 @@ func (p *templateParser) handler(step *yamlMapping) (callable string, init json.
 
 // dependencies reads a step's dependencies list; malformed entries are
 // reported and left out.
-func (p *templateParser) dependencies(step *yamlMapping) []depRef {
+func (p *parser) dependencies(step *yamlMapping) []depRef {
 	n := step.value("dependencies")
 	if n == nil {
 		return nil
@@ -330,8 +333,8 @@ func (p *templateParser) dependencies(step *yamlMapping) []depRef {
 }
 
 // retry reads a step's retry block; every field it omits keeps its default.
-func (p *templateParser) retry(step *yamlMapping) RetryPolicy {
-	pol := DefaultRetryPolicy()
+func (p *parser) retry(step *yamlMapping) Retry {
+	pol := DefaultRetry()
 	n := step.value("retry")
 	if n == nil {
 		return pol
@@ -350,7 +353,7 @@ func (p *templateParser) retry(step *yamlMapping) RetryPolicy {
 		}
 	}
 	if s, n := p.str(r, "backoff", false); n != nil {
-		pol.Backoff = Backoff(s)
+		pol.Backoff = s
 	}
 	if d, ok := p.duration(r, "backoff_base_ms", time.Millisecond); ok {
 		pol.BaseDelay = d
@@ -362,12 +365,12 @@ func (p *templateParser) retry(step *yamlMapping) RetryPolicy {
 	return pol
 }
 
-// checkRetry reports every field of pol that RetryPolicy.validate refuses,
+// checkRetry reports every field of pol that Retry.Check refuses,
 // resetting each to its default to find the next.
-func (p *templateParser) checkRetry(r *yamlMapping, pol *RetryPolicy) {
-	def := DefaultRetryPolicy()
+func (p *parser) checkRetry(r *yamlMapping, pol *Retry) {
+	def := DefaultRetry()
 	for range retryFields {
-		field, err := pol.validate()
+		field, err := pol.Check()
 		if err == nil {
 			return
 		}
