@@ -46,6 +46,9 @@ var (
 	ErrNoResult = errors.New("tasker: no result for step")
 	// ErrNoInput reports that the task input has no such key.
 	ErrNoInput = errors.New("tasker: no such input")
+	// ErrNotSupported reports a template that loads but uses a feature the
+	// engine cannot run yet, such as a decision step.
+	ErrNotSupported = errors.New("tasker: not supported yet")
 )
 
 // TemplateError is one problem in a task template, located by file, line and

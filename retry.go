@@ -17,6 +17,12 @@ const (
 	BackoffLinear Backoff = templatefile.BackoffLinear
 	// BackoffConstant waits base after every attempt.
 	BackoffConstant Backoff = templatefile.BackoffConstant
+	// BackoffNone retries at once, without a delay.
+	BackoffNone Backoff = templatefile.BackoffNone
+	// BackoffFibonacci waits base·F(n) after the n-th attempt, where
+	// F(1) = F(2) = 1 and F(n) = F(n-1) + F(n-2): base, base, 2·base,
+	// 3·base, 5·base…
+	BackoffFibonacci Backoff = templatefile.BackoffFibonacci
 )
 
 // Defaults for a step whose template omits retry, or omits one of its fields.
@@ -91,26 +97,36 @@ func (p RetryPolicy) ShouldRetry(n int, failureRetryable bool) bool {
 }
 
 // Delay returns how long to wait after the n-th attempt (counted from 1)
-// failed, before jitter: base·2^(n-1), base·n or base, capped at MaxDelay.
-// A positive retryAfter, the handler's own request, wins over the policy but
-// is capped too.
+// failed, before jitter: nothing (none), base·n (linear), base·2^(n-1)
+// (exponential), base·F(n) (fibonacci) or base (constant), capped at
+// MaxDelay. A positive retryAfter, the handler's own request, wins over the
+// policy but is capped too.
 func (p RetryPolicy) Delay(n int, retryAfter time.Duration) time.Duration {
 	n = max(n, 1)
+	limit := p.capOr(maxDuration)
 	d := retryAfter
 	if d <= 0 {
 		switch p.Backoff {
+		case BackoffNone:
+			d = 0
 		case BackoffLinear:
 			d = mulCapped(p.BaseDelay, int64(n))
 		case BackoffConstant:
 			d = p.BaseDelay
+		case BackoffFibonacci:
+			prev := p.BaseDelay // base·F(i-1), with d = base·F(i)
+			d = p.BaseDelay
+			for i := 2; i < n && d < limit; i++ {
+				prev, d = d, addCapped(prev, d)
+			}
 		default:
 			d = p.BaseDelay
-			for i := 1; i < n && d < p.capOr(maxDuration); i++ {
+			for i := 1; i < n && d < limit; i++ {
 				d = mulCapped(d, 2)
 			}
 		}
 	}
-	return min(d, p.capOr(maxDuration))
+	return min(d, limit)
 }
 
 // Jittered returns d shortened by a random fraction of at most
@@ -126,6 +142,15 @@ func (p RetryPolicy) capOr(def time.Duration) time.Duration {
 		return p.MaxDelay
 	}
 	return def
+}
+
+// addCapped adds two non-negative durations without overflowing past
+// maxDuration.
+func addCapped(a, b time.Duration) time.Duration {
+	if a > maxDuration-b {
+		return maxDuration
+	}
+	return a + b
 }
 
 // mulCapped multiplies without overflowing past maxDuration.

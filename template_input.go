@@ -20,30 +20,47 @@ func (t *Template) validateInput(input json.RawMessage) error {
 	if len(bytes.TrimSpace(input)) == 0 {
 		input = json.RawMessage("{}")
 	}
-	if !json.Valid(input) {
-		var doc any
-		err := json.Unmarshal(input, &doc)
-		return &InputError{Template: t.String(), Violations: []Violation{{Path: "$", Message: "invalid JSON: " + err.Error()}}}
+	if vs := schemaViolations(t.schema, input); len(vs) > 0 {
+		return &InputError{Template: t.String(), Violations: vs}
 	}
-	if t.schema == nil {
+	return nil
+}
+
+// validateResult checks a step's result against its result_schema and
+// returns every violation, sorted by path; nil when the result is valid.
+// A result that is not JSON is one violation at "$". Without a schema any
+// JSON value is valid.
+func (s *StepSpec) validateResult(raw json.RawMessage) []Violation {
+	return schemaViolations(s.resultSchema, raw)
+}
+
+// schemaViolations checks the JSON document raw against schema, which may
+// be nil, and returns every violation sorted by path; nil when raw is valid.
+func schemaViolations(schema *gojsonschema.Schema, raw json.RawMessage) []Violation {
+	if !json.Valid(raw) {
+		var doc any
+		err := json.Unmarshal(raw, &doc) // not nil: raw is not valid JSON
+		return []Violation{{Path: "$", Message: "invalid JSON: " + err.Error()}}
+	}
+	if schema == nil {
 		return nil
 	}
-	res, err := t.schema.Validate(gojsonschema.NewBytesLoader(input))
+	res, err := schema.Validate(gojsonschema.NewBytesLoader(raw))
 	if err != nil {
-		return &InputError{Template: t.String(), Violations: []Violation{{Path: "$", Message: "invalid JSON: " + err.Error()}}}
+		return []Violation{{Path: "$", Message: "invalid JSON: " + err.Error()}}
 	}
 	if res.Valid() {
 		return nil
 	}
 	// Decoded only to name the violations' paths.
 	var doc any
-	_ = json.Unmarshal(input, &doc)
+	_ = json.Unmarshal(raw, &doc)
 	vs := make([]Violation, 0, len(res.Errors()))
 	for _, re := range res.Errors() {
 		vs = append(vs, Violation{Path: violationPath(doc, re), Message: re.Description()})
 	}
 	slices.SortStableFunc(vs, func(a, b Violation) int { return strings.Compare(a.Path, b.Path) })
-	return &InputError{Template: t.String(), Violations: vs}
+	return vs
 }
 
 // violationPath returns the JSON path of the value a schema error is about.

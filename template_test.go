@@ -92,7 +92,7 @@ func TestLoadTemplateFileEcommerce(t *testing.T) {
 	}
 	for i, got := range tpl.Steps {
 		w := want[i]
-		w.Initialization = json.RawMessage("{}")
+		w.Initialization, w.Type, w.Method = json.RawMessage("{}"), StepStandard, "call"
 		if !reflect.DeepEqual(*got, w) {
 			t.Errorf("step %d:\n got %+v\nwant %+v", i, *got, w)
 		}
@@ -231,7 +231,7 @@ var invalidTemplateCases = []invalidTemplateCase{
 	{"namespace_too_long.yaml", 2, "namespace_name", "is 32 characters long, the limit is 29"},
 	{"bad_version.yaml", 3, "version", `"1.0" is not MAJOR.MINOR.PATCH`},
 	{"unquoted_version.yaml", 3, "version", "must be a string, got a number 1.0 (quote it)"},
-	{"bad_backoff.yaml", 9, "steps[0].retry.backoff", `must be one of exponential, linear, constant, got "fibonacci"`},
+	{"bad_backoff.yaml", 9, "steps[0].retry.backoff", `must be one of none, linear, exponential, fibonacci, constant, got "quadratic"`},
 	{"negative_max_attempts.yaml", 9, "steps[0].retry.max_attempts", "must not be negative, got -1"},
 	{"overflow_max_attempts.yaml", 9, "steps[0].retry.max_attempts", "99999999999999999999 is out of range"},
 	{"negative_backoff_base.yaml", 9, "steps[0].retry.backoff_base_ms", "must not be negative, got -100"},
@@ -290,13 +290,13 @@ func TestParseTemplateReportsEveryProblem(t *testing.T) {
 		{file, 2, "name", `"Orders" must match ^[a-z][a-z0-9_]*$`},
 		{file, 4, "version", `"1.0" is not MAJOR.MINOR.PATCH (digits only, such as "1.0.0")`},
 		{file, 10, "steps[0].retry.max_attempts", "must not be negative, got -1"},
-		{file, 11, "steps[0].retry.backoff", `must be one of exponential, linear, constant, got "fibonacci"`},
+		{file, 11, "steps[0].retry.backoff", `must be one of none, linear, exponential, fibonacci, constant, got "quadratic"`},
 		{file, 12, "steps[0].retry.retryable", "must be true or false, got a string"},
 		{file, 14, "steps[1].handler.callable", "is required"},
 		{file, 15, "steps[1].dependencies[1]", `unknown step "zzz"`},
 		{file, 16, "steps[1].timeout_seconds", "must not be negative, got -3"},
 		{file, 17, "steps[1].dependancies",
-			`unknown field "dependancies" (want one of name, description, handler, dependencies, retry, timeout_seconds)`},
+			`unknown field "dependancies" (did you mean "dependencies"?)`},
 	}
 	got := templateErrors(t, err)
 	if len(got) != len(want) {

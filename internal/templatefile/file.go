@@ -51,6 +51,81 @@ type File struct {
 	InputSchema json.RawMessage
 	// Schema is InputSchema compiled; nil when absent.
 	Schema *gojsonschema.Schema
+
+	Metadata           Metadata
+	SystemDependencies SystemDependencies
+	DomainEvents       []DomainEvent
+	// Environments holds the overrides of each environment, by name.
+	Environments map[string][]StepOverride
+	// Lifecycle is nil when absent.
+	Lifecycle *Lifecycle
+	// IdentityStrategy is strict, caller_provided or always_unique (the
+	// default).
+	IdentityStrategy string
+	// Warnings lists the legacy fields that were read and ignored.
+	Warnings []*Problem
+}
+
+// Metadata is a template's metadata block.
+type Metadata struct {
+	Author           string
+	Tags             []string
+	DocumentationURL string
+	CreatedAt        time.Time // zero when absent
+	UpdatedAt        time.Time // zero when absent
+}
+
+// SystemDependencies is a template's system_dependencies block.
+type SystemDependencies struct {
+	Primary   string // "default" when absent
+	Secondary []string
+}
+
+// DomainEvent is one entry of domain_events.
+type DomainEvent struct {
+	Name        string
+	Description string
+	Schema      json.RawMessage // a JSON Schema that compiles; nil when absent
+}
+
+// EventDeclaration is one entry of a step's publishes_events.
+type EventDeclaration struct {
+	Name         string
+	Description  string
+	Schema       json.RawMessage // nil when absent: the domain event's schema applies
+	Condition    string          // success (default), failure, retryable_failure, permanent_failure, always
+	DeliveryMode string          // durable (default), fast, broadcast
+	Publisher    string          // "" when absent
+}
+
+// BatchConfig is a batchable step's batch_config block.
+type BatchConfig struct {
+	BatchSize       int    // 1..100000, default 1000
+	Parallelism     int    // 1..1000, default 10
+	CursorField     string // default "id"
+	WorkerTemplate  string // the batch_worker step
+	FailureStrategy string // continue_on_failure (default), fail_fast, isolate
+}
+
+// Lifecycle is a template's lifecycle block; a zero duration is absent.
+type Lifecycle struct {
+	MaxDuration               time.Duration
+	MaxWaitingForDependencies time.Duration
+	MaxWaitingForRetry        time.Duration
+	MaxStepsInProcess         time.Duration
+	StalenessAction           string // dlq (default), error, none
+	AutoFailOnTimeout         bool
+	AutoDLQOnTimeout          bool
+}
+
+// StepOverride is one entry of an environment's steps: what it changes in
+// the step it names, or in every step when Name is "ALL".
+type StepOverride struct {
+	Name           string
+	Initialization json.RawMessage // keys merged into the step's; nil when absent
+	Timeout        time.Duration
+	HasTimeout     bool   // timeout_seconds was given
+	Retry          *Retry // replaces the step's whole retry block; nil when absent
 }
 
 // Step is one step of a File.
@@ -62,6 +137,14 @@ type Step struct {
 	Dependencies   []string        // in file order; nil when none
 	Retry          Retry
 	Timeout        time.Duration // zero means none
+
+	Type             string // standard (default), decision, deferred_convergence, batchable, batch_worker
+	SystemDependency string // "" when absent
+	Method           string // handler.method; "call" when absent
+	PublishesEvents  []EventDeclaration
+	BatchConfig      *BatchConfig    // nil when absent
+	ResultSchema     json.RawMessage // nil when absent
+	ResultCompiled   *gojsonschema.Schema
 
 	Index      int   // position in File.Steps
 	Deps       []int // indexes of Dependencies, in the same order

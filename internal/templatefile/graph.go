@@ -16,6 +16,7 @@ func (p *parser) link(t *File, srcs []stepSource) {
 	for _, cycle := range stepCycles(t.Steps) {
 		p.reportCycle(t, srcs, cycle)
 	}
+	p.checkTypes(t, srcs)
 }
 
 // indexSteps maps each step name to the index of its first step, reporting

@@ -2,6 +2,7 @@ package templatefile
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,22 +17,37 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// The fields each mapping of a template may hold.
+// The fields each mapping of a template may hold, Tasker's legacy ones
+// included (see legacyFields).
 var (
-	templateFields = []string{"name", "namespace_name", "version", "description", "steps", "input_schema"}
-	stepFields     = []string{"name", "description", "handler", "dependencies", "retry", "timeout_seconds"}
-	handlerFields  = []string{"callable", "initialization"}
-	retryFields    = []string{"retryable", "max_attempts", "backoff", "backoff_base_ms", "max_backoff_ms"}
+	templateFields = []string{"name", "namespace_name", "version", "description", "metadata",
+		"system_dependencies", "domain_events", "input_schema", "steps", "environments", "lifecycle",
+		"identity_strategy"}
+	stepFields = []string{"name", "description", "type", "step_type", "handler", "system_dependency",
+		"dependencies", "depends_on", "retry", "timeout_seconds", "publishes_events", "batch_config",
+		"result_schema", "composition", "lifecycle"}
+	handlerFields = []string{"callable", "method", "resolver", "initialization"}
+	retryFields   = []string{"retryable", "max_attempts", "backoff", "backoff_base_ms", "max_backoff_ms",
+		"limit", "initial_delay", "max_delay"}
 )
+
+// legacyFields maps, per kind of mapping, the fields Tasker accepts and
+// ignores to the field it actually reads.
+var legacyFields = map[string]map[string]string{
+	"step":  {"lifecycle": "the template-level lifecycle"},
+	"retry": {"limit": "max_attempts", "initial_delay": "backoff_base_ms", "max_delay": "max_backoff_ms"},
+}
 
 // decimalPattern matches a plain decimal integer of any length.
 var decimalPattern = regexp.MustCompile(`^[-+]?[0-9]+$`)
 
 // stepSource keeps what linking a step needs from its YAML: where it is.
 type stepSource struct {
-	node *yaml.Node // the step's mapping
-	name *yaml.Node // its name value; nil when absent
-	deps []depRef
+	node   *yaml.Node   // the step's mapping
+	fields *yamlMapping // its fields; nil when it is not a mapping
+	name   *yaml.Node   // its name value; nil when absent
+	worker *yaml.Node   // its batch_config.worker_template value; nil when absent
+	deps   []depRef
 }
 
 // depRef is one entry of a step's dependencies list.
@@ -56,10 +72,20 @@ func (p *parser) parse(data []byte) *File {
 	t.Namespace = p.namespace(m)
 	t.Version = p.version(m)
 	t.Description, _ = p.str(m, "description", false)
-	t.InputSchema, t.Schema = p.inputSchema(m)
+	t.Metadata = p.metadata(m)
+	t.SystemDependencies = p.systemDependencies(m)
+	t.DomainEvents = p.domainEvents(m)
+	t.InputSchema, t.Schema = p.schema(m, "input_schema")
+	t.Lifecycle = p.lifecycle(m)
+	t.IdentityStrategy = p.enum(m, "identity_strategy", "always_unique", "strict", "caller_provided", "always_unique")
 	var srcs []stepSource
-	t.Steps, srcs = p.steps(m)
+	t.Steps, srcs = p.steps(m, t.DomainEvents)
 	p.link(t, srcs)
+	t.Environments = p.environments(m, t.ByName)
+	slices.SortStableFunc(p.warns, func(a, b *Problem) int {
+		return cmp.Or(cmp.Compare(a.Line, b.Line), strings.Compare(a.Field, b.Field))
+	})
+	t.Warnings = p.warns
 	return t
 }
 
@@ -105,14 +131,15 @@ func (p *parser) mapping(n *yaml.Node, path string, allowed []string) *yamlMappi
 		p.errorf(n, path, "%s a mapping, got %s", what, describeNode(n))
 		return nil
 	}
-	m := &yamlMapping{node: n, path: path, vals: make(map[string]*yaml.Node, len(n.Content)/2)}
+	m := &yamlMapping{node: n, path: path, vals: make(map[string]*yaml.Node, len(n.Content)/2),
+		keys: make(map[string]*yaml.Node, len(n.Content)/2)}
 	for _, kv := range p.pairs(n, path) {
 		if !slices.Contains(allowed, kv.key.Value) {
-			p.errorf(kv.key, m.field(kv.key.Value), "unknown field %q (want one of %s)",
-				kv.key.Value, strings.Join(allowed, ", "))
+			p.unknownField(kv.key, m.field(kv.key.Value), allowed)
 			continue
 		}
 		m.vals[kv.key.Value] = kv.val
+		m.keys[kv.key.Value] = kv.key
 	}
 	return m
 }
@@ -236,7 +263,7 @@ func (p *parser) boolean(m *yamlMapping, key string) (v, ok bool) {
 
 // steps reads the steps list; it returns one Step per entry, even a
 // malformed one, so that indexes match the file.
-func (p *parser) steps(m *yamlMapping) ([]*Step, []stepSource) {
+func (p *parser) steps(m *yamlMapping, events []DomainEvent) ([]*Step, []stepSource) {
 	n := p.required(m, "steps")
 	if n == nil {
 		return nil, nil
@@ -252,77 +279,109 @@ func (p *parser) steps(m *yamlMapping) ([]*Step, []stepSource) {
 	specs := make([]*Step, len(items))
 	srcs := make([]stepSource, len(items))
 	for i, item := range items {
-		specs[i], srcs[i] = p.step(item, fmt.Sprintf("steps[%d]", i))
+		specs[i], srcs[i] = p.step(item, fmt.Sprintf("steps[%d]", i), events)
 		specs[i].Index = i
 	}
 	return specs, srcs
 }
 
 // step reads one step at path.
-func (p *parser) step(n *yaml.Node, path string) (*Step, stepSource) {
-	s := &Step{Retry: DefaultRetry(), Initialization: json.RawMessage("{}")}
+func (p *parser) step(n *yaml.Node, path string, events []DomainEvent) (*Step, stepSource) {
+	s := &Step{Retry: DefaultRetry(), Initialization: json.RawMessage("{}"), Type: StepStandard, Method: "call"}
 	src := stepSource{node: n}
 	m := p.mapping(n, path, stepFields)
 	if m == nil {
 		return s, src
 	}
+	src.fields = m
 	s.Name, src.name = p.name(m, "name")
 	s.Description, _ = p.str(m, "description", false)
-	s.Callable, s.Initialization = p.handler(m)
-	src.deps = p.dependencies(m)
+	s.Type = p.enum(m, p.alias(m, "type", "step_type"), StepStandard, stepTypes...)
+	s.SystemDependency, _ = p.str(m, "system_dependency", false)
+	s.Callable, s.Method, s.Initialization = p.handler(m)
+	src.deps = p.dependencies(m, p.alias(m, "dependencies", "depends_on"))
 	for _, d := range src.deps {
 		s.Dependencies = append(s.Dependencies, d.name)
 	}
 	s.Retry = p.retry(m)
-	if d, ok := p.duration(m, "timeout_seconds", time.Second); ok {
-		if d < 0 {
-			p.errorf(m.vals["timeout_seconds"], m.field("timeout_seconds"), "must not be negative, got %d", d/time.Second)
-		}
-		s.Timeout = max(d, 0)
+	s.Timeout, _ = p.timeout(m)
+	s.PublishesEvents = p.publishesEvents(m, events)
+	s.BatchConfig, src.worker = p.batchConfig(m)
+	s.ResultSchema, s.ResultCompiled = p.schema(m, "result_schema")
+	if n := m.keys["composition"]; n != nil {
+		p.errorf(n, m.field("composition"), "is not supported: list the composed template's steps in this template")
 	}
+	p.warnLegacy(m, "step")
 	return s, src
 }
 
-// handler reads a step's handler block: its callable and initialization.
-func (p *parser) handler(step *yamlMapping) (callable string, init json.RawMessage) {
-	init = json.RawMessage("{}")
+// timeout reads timeout_seconds; ok is false when it is absent or malformed.
+func (p *parser) timeout(m *yamlMapping) (d time.Duration, ok bool) {
+	d, ok = p.duration(m, "timeout_seconds", time.Second)
+	if ok && d < 0 {
+		p.errorf(m.vals["timeout_seconds"], m.field("timeout_seconds"), "must not be negative, got %d", d/time.Second)
+	}
+	return max(d, 0), ok
+}
+
+// handler reads a step's handler block: its callable, method and
+// initialization.
+func (p *parser) handler(step *yamlMapping) (callable, method string, init json.RawMessage) {
+	init, method = json.RawMessage("{}"), "call"
 	n := p.required(step, "handler")
 	if n == nil {
-		return "", init
+		return "", method, init
 	}
 	h := p.mapping(n, step.field("handler"), handlerFields)
 	if h == nil {
-		return "", init
+		return "", method, init
 	}
 	callable, _ = p.str(h, "callable", true)
-	n = h.value("initialization")
+	if s, n := p.str(h, "method", false); n != nil {
+		if strings.TrimSpace(s) == "" {
+			p.errorf(n, h.field("method"), "must not be empty")
+		} else {
+			method = s
+		}
+	}
+	if s, n := p.str(h, "resolver", false); n != nil && s != "explicit_mapping" {
+		p.errorf(n, h.field("resolver"), "resolver %q is not supported: handlers are registered by callable (explicit_mapping)", s)
+	}
+	if raw := p.initialization(h); raw != nil {
+		init = raw
+	}
+	return callable, method, init
+}
+
+// initialization reads handler.initialization, a mapping, as a JSON object;
+// nil when absent or malformed.
+func (p *parser) initialization(h *yamlMapping) json.RawMessage {
+	n := h.value("initialization")
 	if n == nil {
-		return callable, init
+		return nil
 	}
 	if n.Kind != yaml.MappingNode {
 		p.errorf(n, h.field("initialization"), "must be a mapping, got %s", describeNode(n))
-		return callable, init
+		return nil
 	}
-	if raw, ok := p.toJSON(n, h.field("initialization")); ok {
-		init = raw
-	}
-	return callable, init
+	raw, _ := p.toJSON(n, h.field("initialization"))
+	return raw
 }
 
 // dependencies reads a step's dependencies list; malformed entries are
 // reported and left out.
-func (p *parser) dependencies(step *yamlMapping) []depRef {
-	n := step.value("dependencies")
+func (p *parser) dependencies(step *yamlMapping, key string) []depRef {
+	n := step.value(key)
 	if n == nil {
 		return nil
 	}
 	if n.Kind != yaml.SequenceNode {
-		p.errorf(n, step.field("dependencies"), "must be a list of step names, got %s", describeNode(n))
+		p.errorf(n, step.field(key), "must be a list of step names, got %s", describeNode(n))
 		return nil
 	}
 	var deps []depRef
 	for j, item := range p.items(n) {
-		field := fmt.Sprintf("%s[%d]", step.field("dependencies"), j)
+		field := fmt.Sprintf("%s[%d]", step.field(key), j)
 		if item.ShortTag() != "!!str" || item.Value == "" {
 			p.errorf(item, field, "must be a step name, got %s", describeNodeValue(item))
 			continue
@@ -362,6 +421,7 @@ func (p *parser) retry(step *yamlMapping) Retry {
 		pol.MaxDelay = d
 	}
 	p.checkRetry(r, &pol)
+	p.warnLegacy(r, "retry")
 	return pol
 }
 

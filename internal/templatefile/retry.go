@@ -10,6 +10,8 @@ const (
 	BackoffExponential = "exponential"
 	BackoffLinear      = "linear"
 	BackoffConstant    = "constant"
+	BackoffNone        = "none"
+	BackoffFibonacci   = "fibonacci"
 )
 
 // Defaults of a retry block's omitted fields.
@@ -51,8 +53,8 @@ func (r Retry) Check() (field string, err error) {
 		return "max_backoff_ms", fmt.Errorf("must not be negative, got %d", r.MaxDelay.Milliseconds())
 	}
 	switch r.Backoff {
-	case BackoffExponential, BackoffLinear, BackoffConstant:
+	case BackoffNone, BackoffLinear, BackoffExponential, BackoffFibonacci, BackoffConstant:
 		return "", nil
 	}
-	return "backoff", fmt.Errorf("must be one of exponential, linear, constant, got %q", r.Backoff)
+	return "backoff", fmt.Errorf("must be one of none, linear, exponential, fibonacci, constant, got %q", r.Backoff)
 }

@@ -8,10 +8,11 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// inputSchema reads and compiles the template's input_schema.
-func (p *parser) inputSchema(m *yamlMapping) (json.RawMessage, *gojsonschema.Schema) {
-	const field = "input_schema"
-	n := m.value(field)
+// schema reads and compiles the JSON Schema at key in m, such as the
+// template's input_schema.
+func (p *parser) schema(m *yamlMapping, key string) (json.RawMessage, *gojsonschema.Schema) {
+	field := m.field(key)
+	n := m.value(key)
 	if n == nil {
 		return nil, nil
 	}
@@ -23,7 +24,7 @@ func (p *parser) inputSchema(m *yamlMapping) (json.RawMessage, *gojsonschema.Sch
 	if !ok {
 		return nil, nil
 	}
-	schema, err := compileInputSchema(raw)
+	schema, err := compileSchema(raw, field)
 	if err != nil {
 		p.errorf(n, field, "invalid JSON Schema: %v", err)
 		return nil, nil
@@ -31,31 +32,37 @@ func (p *parser) inputSchema(m *yamlMapping) (json.RawMessage, *gojsonschema.Sch
 	return raw, schema
 }
 
-// compileInputSchema compiles a JSON Schema. References ($ref) may point only
-// inside the schema: loading a template never reads other files or the
-// network. A panic in the schema library becomes an error, since the schema
-// comes from a file.
-func compileInputSchema(raw []byte) (s *gojsonschema.Schema, err error) {
+// compileSchema compiles a JSON Schema, the one at field. References ($ref)
+// may point only inside the schema: loading a template never reads other
+// files or the network. A panic in the schema library becomes an error,
+// since the schema comes from a file.
+func compileSchema(raw []byte, field string) (s *gojsonschema.Schema, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			s, err = nil, fmt.Errorf("schema compiler failed: %v", r)
 		}
 	}()
-	return gojsonschema.NewSchema(localSchemaLoader{gojsonschema.NewBytesLoader(raw)})
+	return gojsonschema.NewSchema(localSchemaLoader{gojsonschema.NewBytesLoader(raw), field})
 }
 
-// localSchemaLoader is a schema loader whose references cannot leave the schema.
-type localSchemaLoader struct{ gojsonschema.JSONLoader }
+// localSchemaLoader is a schema loader whose references cannot leave the
+// schema at field.
+type localSchemaLoader struct {
+	gojsonschema.JSONLoader
+	field string
+}
 
 // LoaderFactory returns the factory that loads what $ref points to.
-func (localSchemaLoader) LoaderFactory() gojsonschema.JSONLoaderFactory { return localOnlyFactory{} }
+func (l localSchemaLoader) LoaderFactory() gojsonschema.JSONLoaderFactory {
+	return localOnlyFactory{l.field}
+}
 
 // localOnlyFactory is a loader factory that refuses to load anything.
-type localOnlyFactory struct{}
+type localOnlyFactory struct{ field string }
 
 // New returns a loader for source that refuses to load it.
-func (localOnlyFactory) New(source string) gojsonschema.JSONLoader {
-	return refusedSchemaLoader{localSchemaLoader{gojsonschema.NewReferenceLoader(source)}}
+func (f localOnlyFactory) New(source string) gojsonschema.JSONLoader {
+	return refusedSchemaLoader{localSchemaLoader{gojsonschema.NewReferenceLoader(source), f.field}}
 }
 
 // refusedSchemaLoader is a loader of an external reference that refuses to load it.
@@ -63,5 +70,5 @@ type refusedSchemaLoader struct{ localSchemaLoader }
 
 // LoadJSON returns an error: external references are not supported.
 func (r refusedSchemaLoader) LoadJSON() (any, error) {
-	return nil, fmt.Errorf("$ref %v: only references within input_schema (\"#...\") are supported", r.JsonSource())
+	return nil, fmt.Errorf("$ref %v: only references within %s (\"#...\") are supported", r.JsonSource(), r.field)
 }

@@ -19,6 +19,7 @@ import (
 type parser struct {
 	file      string
 	errs      []*Problem
+	warns     []*Problem
 	nodes     int                 // YAML nodes visited, aliases expanded
 	exhausted bool                // nodes passed MaxNodes
 	active    map[*yaml.Node]bool // containers being expanded, to stop alias loops
@@ -43,6 +44,11 @@ func (p *parser) errorf(n *yaml.Node, field, format string, args ...any) {
 		line = n.Line
 	}
 	p.errs = append(p.errs, &Problem{File: p.file, Line: line, Field: field, Msg: fmt.Sprintf(format, args...)})
+}
+
+// warnf records a warning at n and field.
+func (p *parser) warnf(n *yaml.Node, field, format string, args ...any) {
+	p.warns = append(p.warns, &Problem{File: p.file, Line: n.Line, Field: field, Msg: fmt.Sprintf(format, args...)})
 }
 
 // problems returns the problems found, in line order. Once the node budget
@@ -109,6 +115,7 @@ type yamlMapping struct {
 	node *yaml.Node
 	path string                // field path of the mapping; "" at the top
 	vals map[string]*yaml.Node // values, aliases followed
+	keys map[string]*yaml.Node // the key nodes of vals
 }
 
 // field returns the field path of key in m.
@@ -195,14 +202,24 @@ func (p *parser) toJSON(n *yaml.Node, path string) (json.RawMessage, bool) {
 	if !ok {
 		return nil, false
 	}
+	b, err := MarshalJSON(v)
+	if err != nil {
+		p.errorf(n, path, "cannot convert to JSON: %v", err)
+		return nil, false
+	}
+	return b, true
+}
+
+// MarshalJSON encodes v as JSON without escaping HTML characters (<, >, &)
+// and without a trailing newline.
+func MarshalJSON(v any) (json.RawMessage, error) {
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(v); err != nil {
-		p.errorf(n, path, "cannot convert to JSON: %v", err)
-		return nil, false
+		return nil, err
 	}
-	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), true
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }
 
 // jsonValue converts n, whose aliases are already followed, to a value that
