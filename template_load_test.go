@@ -95,10 +95,10 @@ func TestLoadTemplateDir(t *testing.T) {
 	for _, tpl := range ts {
 		got = append(got, tpl.Source)
 	}
-	want := []string{
-		filepath.Join(dir, "anchors.yaml"),
-		filepath.Join(dir, "defaults.yml"),
-		filepath.Join(dir, "ecommerce_order_processing.yaml"),
+	var want []string
+	for _, name := range []string{"anchors.yaml", "backoffs.yaml", "defaults.yml", "ecommerce_order_processing.yaml",
+		"environments.yaml", "legacy_fields.yaml", "step_types.yaml", "tasker_fields.yaml"} {
+		want = append(want, filepath.Join(dir, name))
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("sources %q, want %q", got, want)
