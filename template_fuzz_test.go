@@ -13,6 +13,8 @@ import (
 )
 
 func FuzzParseTemplate(f *testing.F) {
+	// Seeds: every template under testdata/templates (valid, invalid, and
+	// the Tasker-format ones, which use every field of the format).
 	files, err := filepath.Glob("testdata/templates/*/*.y*ml")
 	if err != nil {
 		f.Fatal(err)

@@ -91,10 +91,7 @@ func TestLoadTemplateDir(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got []string
-	for _, tpl := range ts {
-		got = append(got, tpl.Source)
-	}
+	got := templateSources(ts)
 	var want []string
 	for _, name := range []string{"anchors.yaml", "backoffs.yaml", "defaults.yml", "ecommerce_order_processing.yaml",
 		"environments.yaml", "legacy_fields.yaml", "step_types.yaml", "tasker_fields.yaml"} {
@@ -103,6 +100,15 @@ func TestLoadTemplateDir(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("sources %q, want %q", got, want)
 	}
+}
+
+// templateSources returns the Source of each template.
+func templateSources(ts []*Template) []string {
+	var out []string
+	for _, tpl := range ts {
+		out = append(out, tpl.Source)
+	}
+	return out
 }
 
 func TestLoadTemplateDirSkipsHidden(t *testing.T) {
@@ -128,10 +134,7 @@ func TestLoadTemplateDirSkipsHidden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got []string
-	for _, tpl := range ts {
-		got = append(got, tpl.Source)
-	}
+	got := templateSources(ts)
 	want := []string{filepath.Join(dir, "orders.yaml"), filepath.Join(dir, "sub", "refunds.yml")}
 	if !slices.Equal(got, want) {
 		t.Errorf("sources %q, want %q", got, want)
