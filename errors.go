@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/gotasker/tasker/internal/templatefile"
 )
 
 // Sentinel errors, returned wrapped: test them with errors.Is.
@@ -56,6 +58,10 @@ var (
 	// Such a task is set aside in error, with code CodeTemplateMismatch.
 	ErrTemplateMismatch = errors.New("tasker: stored task does not match its template")
 
+	// ErrNotSupported reports a template that loads but uses a feature the
+	// engine cannot run yet, such as a decision step.
+	ErrNotSupported = errors.New("tasker: not supported yet")
+
 	// errTaskEnded is the cancellation cause of a handler's context still
 	// running when its task ended.
 	errTaskEnded = errors.New("tasker: task ended")
@@ -83,20 +89,7 @@ type TemplateError struct {
 }
 
 // Error formats the problem as "file:line: field: message".
-func (e *TemplateError) Error() string {
-	var b strings.Builder
-	b.WriteString(e.File)
-	if e.Line > 0 {
-		fmt.Fprintf(&b, ":%d", e.Line)
-	}
-	b.WriteString(": ")
-	if e.Field != "" {
-		b.WriteString(e.Field)
-		b.WriteString(": ")
-	}
-	b.WriteString(e.Msg)
-	return b.String()
-}
+func (e *TemplateError) Error() string { return (*templatefile.Problem)(e).Error() }
 
 // Unwrap returns ErrInvalidTemplate.
 func (e *TemplateError) Unwrap() error { return ErrInvalidTemplate }

@@ -119,5 +119,5 @@ steps:
     dependancies: [receipt]
 `))
 	fmt.Println(err)
-	// Output: charge.yaml:8: steps[0].dependancies: unknown field "dependancies" (want one of name, description, handler, dependencies, retry, timeout_seconds)
+	// Output: charge.yaml:8: steps[0].dependancies: unknown field "dependancies" (did you mean "dependencies"?)
 }

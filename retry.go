@@ -1,8 +1,9 @@
 package tasker
 
 import (
-	"fmt"
 	"time"
+
+	"github.com/gotasker/tasker/internal/templatefile"
 )
 
 // Backoff names how the delay between attempts grows.
@@ -11,19 +12,25 @@ type Backoff string
 // The backoff strategies a template may name.
 const (
 	// BackoffExponential waits base·2^(n-1) after the n-th attempt.
-	BackoffExponential Backoff = "exponential"
+	BackoffExponential Backoff = templatefile.BackoffExponential
 	// BackoffLinear waits base·n after the n-th attempt.
-	BackoffLinear Backoff = "linear"
+	BackoffLinear Backoff = templatefile.BackoffLinear
 	// BackoffConstant waits base after every attempt.
-	BackoffConstant Backoff = "constant"
+	BackoffConstant Backoff = templatefile.BackoffConstant
+	// BackoffNone retries at once, without a delay.
+	BackoffNone Backoff = templatefile.BackoffNone
+	// BackoffFibonacci waits base·F(n) after the n-th attempt, where
+	// F(1) = F(2) = 1 and F(n) = F(n-1) + F(n-2): base, base, 2·base,
+	// 3·base, 5·base…
+	BackoffFibonacci Backoff = templatefile.BackoffFibonacci
 )
 
 // Defaults for a step whose template omits retry, or omits one of its fields.
 const (
-	DefaultMaxAttempts = 3
-	DefaultBackoff     = BackoffExponential
-	DefaultBaseDelay   = 1000 * time.Millisecond
-	DefaultMaxDelay    = 30000 * time.Millisecond
+	DefaultMaxAttempts = templatefile.DefaultMaxAttempts
+	DefaultBackoff     = Backoff(templatefile.DefaultBackoff)
+	DefaultBaseDelay   = templatefile.DefaultBaseDelay
+	DefaultMaxDelay    = templatefile.DefaultMaxDelay
 )
 
 // JitterFraction is the most by which a retry delay is shortened at random:
@@ -51,12 +58,17 @@ type RetryPolicy struct {
 // DefaultRetryPolicy returns the policy of a step whose template omits retry:
 // retryable, 3 attempts, exponential backoff from 1 s, capped at 30 s.
 func DefaultRetryPolicy() RetryPolicy {
+	return newRetryPolicy(templatefile.DefaultRetry())
+}
+
+// newRetryPolicy converts a parsed retry block.
+func newRetryPolicy(r templatefile.Retry) RetryPolicy {
 	return RetryPolicy{
-		Retryable:   true,
-		MaxAttempts: DefaultMaxAttempts,
-		Backoff:     DefaultBackoff,
-		BaseDelay:   DefaultBaseDelay,
-		MaxDelay:    DefaultMaxDelay,
+		Retryable:   r.Retryable,
+		MaxAttempts: r.MaxAttempts,
+		Backoff:     Backoff(r.Backoff),
+		BaseDelay:   r.BaseDelay,
+		MaxDelay:    r.MaxDelay,
 	}
 }
 
@@ -65,21 +77,16 @@ func (p RetryPolicy) Attempts() int {
 	return max(p.MaxAttempts, 1)
 }
 
-// validate reports the first field that is out of range, by its YAML name.
+// validate reports the first field that is out of range, by its YAML name,
+// with the rules that loading a template applies.
 func (p RetryPolicy) validate() (field string, err error) {
-	switch {
-	case p.MaxAttempts < 0:
-		return "max_attempts", fmt.Errorf("must not be negative, got %d", p.MaxAttempts)
-	case p.BaseDelay < 0:
-		return "backoff_base_ms", fmt.Errorf("must not be negative, got %d", p.BaseDelay.Milliseconds())
-	case p.MaxDelay < 0:
-		return "max_backoff_ms", fmt.Errorf("must not be negative, got %d", p.MaxDelay.Milliseconds())
-	}
-	switch p.Backoff {
-	case BackoffExponential, BackoffLinear, BackoffConstant:
-		return "", nil
-	}
-	return "backoff", fmt.Errorf("must be one of exponential, linear, constant, got %q", p.Backoff)
+	return templatefile.Retry{
+		Retryable:   p.Retryable,
+		MaxAttempts: p.MaxAttempts,
+		Backoff:     string(p.Backoff),
+		BaseDelay:   p.BaseDelay,
+		MaxDelay:    p.MaxDelay,
+	}.Check()
 }
 
 // ShouldRetry reports whether a failure of attempt n (counted from 1) may be
@@ -90,26 +97,36 @@ func (p RetryPolicy) ShouldRetry(n int, failureRetryable bool) bool {
 }
 
 // Delay returns how long to wait after the n-th attempt (counted from 1)
-// failed, before jitter: base·2^(n-1), base·n or base, capped at MaxDelay.
-// A positive retryAfter, the handler's own request, wins over the policy but
-// is capped too.
+// failed, before jitter: nothing (none), base·n (linear), base·2^(n-1)
+// (exponential), base·F(n) (fibonacci) or base (constant), capped at
+// MaxDelay. A positive retryAfter, the handler's own request, wins over the
+// policy but is capped too.
 func (p RetryPolicy) Delay(n int, retryAfter time.Duration) time.Duration {
 	n = max(n, 1)
+	limit := p.capOr(maxDuration)
 	d := retryAfter
 	if d <= 0 {
 		switch p.Backoff {
+		case BackoffNone:
+			d = 0
 		case BackoffLinear:
 			d = mulCapped(p.BaseDelay, int64(n))
 		case BackoffConstant:
 			d = p.BaseDelay
+		case BackoffFibonacci:
+			prev := p.BaseDelay // base·F(i-1), with d = base·F(i)
+			d = p.BaseDelay
+			for i := 2; i < n && d < limit; i++ {
+				prev, d = d, addCapped(prev, d)
+			}
 		default:
 			d = p.BaseDelay
-			for i := 1; i < n && d < p.capOr(maxDuration); i++ {
+			for i := 1; i < n && d < limit; i++ {
 				d = mulCapped(d, 2)
 			}
 		}
 	}
-	return min(d, p.capOr(maxDuration))
+	return min(d, limit)
 }
 
 // Jittered returns d shortened by a random fraction of at most
@@ -125,6 +142,15 @@ func (p RetryPolicy) capOr(def time.Duration) time.Duration {
 		return p.MaxDelay
 	}
 	return def
+}
+
+// addCapped adds two non-negative durations without overflowing past
+// maxDuration.
+func addCapped(a, b time.Duration) time.Duration {
+	if a > maxDuration-b {
+		return maxDuration
+	}
+	return a + b
 }
 
 // mulCapped multiplies without overflowing past maxDuration.

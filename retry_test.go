@@ -1,6 +1,7 @@
 package tasker
 
 import (
+	"slices"
 	"testing"
 	"time"
 )
@@ -34,6 +35,42 @@ func TestRetryDelay(t *testing.T) {
 		if got := c.p.Delay(c.n, c.retryAfter); got != c.want {
 			t.Errorf("%s: Delay(%d, %v) = %v, want %v", c.name, c.n, c.retryAfter, got, c.want)
 		}
+	}
+}
+
+// TestRetryDelaysByBackoff lists each backoff's delays after attempts 1 to
+// 7, base 100 ms, capped at 1 s.
+func TestRetryDelaysByBackoff(t *testing.T) {
+	ms := time.Millisecond
+	for _, c := range []struct {
+		backoff Backoff
+		want    []time.Duration
+	}{
+		{BackoffNone, []time.Duration{0, 0, 0, 0, 0, 0, 0}},
+		{BackoffLinear, []time.Duration{100 * ms, 200 * ms, 300 * ms, 400 * ms, 500 * ms, 600 * ms, 700 * ms}},
+		{BackoffExponential, []time.Duration{100 * ms, 200 * ms, 400 * ms, 800 * ms, 1000 * ms, 1000 * ms, 1000 * ms}},
+		{BackoffFibonacci, []time.Duration{100 * ms, 100 * ms, 200 * ms, 300 * ms, 500 * ms, 800 * ms, 1000 * ms}},
+		{BackoffConstant, []time.Duration{100 * ms, 100 * ms, 100 * ms, 100 * ms, 100 * ms, 100 * ms, 100 * ms}},
+	} {
+		p := RetryPolicy{Retryable: true, MaxAttempts: 8, Backoff: c.backoff, BaseDelay: 100 * ms, MaxDelay: time.Second}
+		if _, err := p.validate(); err != nil {
+			t.Errorf("%s: validate: %v", c.backoff, err)
+		}
+		var got []time.Duration
+		for n := 1; n <= len(c.want); n++ {
+			got = append(got, p.Delay(n, 0))
+		}
+		if !slices.Equal(got, c.want) {
+			t.Errorf("%s: delays %v, want %v", c.backoff, got, c.want)
+		}
+	}
+	none := RetryPolicy{Backoff: BackoffNone, BaseDelay: time.Second, MaxDelay: 5 * time.Second}
+	if got := none.Delay(1, 2*time.Second); got != 2*time.Second {
+		t.Errorf("none with retry-after: %v, want the handler's 2s", got)
+	}
+	fib := RetryPolicy{Backoff: BackoffFibonacci, BaseDelay: time.Hour}
+	if got := fib.Delay(500, 0); got != maxDuration {
+		t.Errorf("uncapped fibonacci far beyond overflow: %v, want %v", got, maxDuration)
 	}
 }
 

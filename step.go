@@ -314,7 +314,7 @@ func toJSON(what string, v any) (json.RawMessage, error) {
 		}
 		return raw, nil
 	}
-	b, err := json.Marshal(v)
+	b, err := marshalJSON(v)
 	if err != nil {
 		return nil, fmt.Errorf("%s is not JSON-serializable: %w", what, err)
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
@@ -14,21 +15,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gotasker/tasker/internal/templatefile"
 	"github.com/xeipuuv/gojsonschema"
-)
-
-// Limits that keep a hostile or mistaken template file from exhausting memory
-// or time. Each is reported as a *TemplateError.
-const (
-	// maxTemplateBytes is the largest template file accepted.
-	maxTemplateBytes = 32 << 20
-	// maxTemplateNodes bounds the YAML nodes visited in one file, aliases
-	// expanded, so that an alias bomb is an error rather than an outage.
-	maxTemplateNodes = 4 << 20
-	// maxTemplateErrors bounds the problems reported for one file.
-	maxTemplateErrors = 100
-	// maxNamespaceLen is the longest namespace_name.
-	maxNamespaceLen = 29
 )
 
 // Template is a loaded, validated task template: a named, versioned DAG of
@@ -51,8 +39,28 @@ type Template struct {
 	// ParseTemplate or as found by a Load function.
 	Source string
 
-	schema *gojsonschema.Schema // compiled InputSchema; nil when absent
-	byName map[string]int       // step name → index in Steps
+	// Metadata is the metadata block; zero when absent.
+	Metadata Metadata
+	// SystemDependencies is the system_dependencies block; Primary is
+	// "default" when absent.
+	SystemDependencies SystemDependencies
+	// DomainEvents lists domain_events, in file order.
+	DomainEvents []DomainEvent
+	// Lifecycle is the lifecycle block; nil when absent.
+	Lifecycle *Lifecycle
+	// IdentityStrategy is identity_strategy. It defaults to
+	// IdentityAlwaysUnique, not to Tasker's strict: Submit deduplicates
+	// only by idempotency key, so every submission without one is a new
+	// task, and the default says what the engine does. The engine does not
+	// enforce the other strategies yet.
+	IdentityStrategy IdentityStrategy
+	// Warnings lists the fields that loaded but are ignored (Tasker's
+	// legacy fields), in line order; nil when there are none.
+	Warnings []TemplateWarning
+
+	schema       *gojsonschema.Schema                   // compiled InputSchema; nil when absent
+	byName       map[string]int                         // step name → index in Steps
+	environments map[string][]templatefile.StepOverride // environments block, by name
 }
 
 // StepSpec is one step of a Template: what to call, what it waits for, and
@@ -76,6 +84,25 @@ type StepSpec struct {
 	// Timeout is timeout_seconds; zero means no timeout.
 	Timeout time.Duration
 
+	// Type is type (or its alias step_type); StepStandard when absent.
+	Type StepType
+	// SystemDependency is system_dependency, the system the step talks
+	// to; "" when absent.
+	SystemDependency string
+	// Method is handler.method, the handler's entry point in Tasker;
+	// "call" when absent. The engine always calls StepHandler.Call.
+	Method string
+	// PublishesEvents lists publishes_events, in file order.
+	PublishesEvents []EventDeclaration
+	// BatchConfig is batch_config, only on a batchable step; nil when
+	// absent.
+	BatchConfig *BatchConfig
+	// ResultSchema is result_schema, a JSON Schema of the step's result
+	// that compiled at load; nil when absent.
+	ResultSchema json.RawMessage
+
+	resultSchema *gojsonschema.Schema // compiled ResultSchema; nil when absent
+
 	index      int   // position in Template.Steps
 	deps       []int // indexes of Dependencies, in the same order
 	dependents []int // indexes of the steps that depend on this one, ascending
@@ -90,12 +117,160 @@ type StepSpec struct {
 // problem in the file is reported: the error joins (errors.Join) one
 // *TemplateError per problem, each wrapping ErrInvalidTemplate.
 func ParseTemplate(file string, data []byte) (*Template, error) {
-	p := newTemplateParser(file)
-	t := p.parse(data)
-	if err := p.err(); err != nil {
-		return nil, err
+	f, probs := templatefile.Parse(file, data)
+	if len(probs) > 0 {
+		errs := make([]error, len(probs))
+		for i, p := range probs {
+			errs[i] = (*TemplateError)(p)
+		}
+		return nil, errors.Join(errs...)
 	}
-	return t, nil
+	return newTemplate(f), nil
+}
+
+// newTemplate converts a parsed template file into a Template.
+func newTemplate(f *templatefile.File) *Template {
+	t := &Template{
+		Name:               f.Name,
+		Namespace:          f.Namespace,
+		Version:            f.Version,
+		Description:        f.Description,
+		Steps:              make([]*StepSpec, len(f.Steps)),
+		InputSchema:        f.InputSchema,
+		Source:             f.Source,
+		Metadata:           Metadata(f.Metadata),
+		SystemDependencies: SystemDependencies(f.SystemDependencies),
+		DomainEvents:       convertAll(f.DomainEvents, func(e templatefile.DomainEvent) DomainEvent { return DomainEvent(e) }),
+		IdentityStrategy:   IdentityStrategy(f.IdentityStrategy),
+		Warnings:           convertAll(f.Warnings, func(w *templatefile.Problem) TemplateWarning { return TemplateWarning(*w) }),
+		schema:             f.Schema,
+		byName:             f.ByName,
+		environments:       f.Environments,
+	}
+	if f.Lifecycle != nil {
+		lc := Lifecycle(*f.Lifecycle)
+		t.Lifecycle = &lc
+	}
+	for i, s := range f.Steps {
+		t.Steps[i] = newStepSpec(s)
+	}
+	return t
+}
+
+// newStepSpec converts a parsed step into a StepSpec.
+func newStepSpec(s *templatefile.Step) *StepSpec {
+	spec := &StepSpec{
+		Name:             s.Name,
+		Description:      s.Description,
+		Callable:         s.Callable,
+		Initialization:   s.Initialization,
+		Dependencies:     s.Dependencies,
+		Retry:            newRetryPolicy(s.Retry),
+		Timeout:          s.Timeout,
+		Type:             StepType(s.Type),
+		SystemDependency: s.SystemDependency,
+		Method:           s.Method,
+		PublishesEvents: convertAll(s.PublishesEvents, func(e templatefile.EventDeclaration) EventDeclaration {
+			return EventDeclaration(e)
+		}),
+		ResultSchema: s.ResultSchema,
+		resultSchema: s.ResultCompiled,
+		index:        s.Index,
+		deps:         s.Deps,
+		dependents:   s.Dependents,
+	}
+	if s.BatchConfig != nil {
+		bc := BatchConfig(*s.BatchConfig)
+		spec.BatchConfig = &bc
+	}
+	return spec
+}
+
+// marshalJSON encodes v as JSON without escaping HTML characters, so that
+// "<" is stored as "<", not "\u003c"; see templatefile.MarshalJSON.
+func marshalJSON(v any) ([]byte, error) { return templatefile.MarshalJSON(v) }
+
+// convertAll converts each element of xs; nil when xs is empty.
+func convertAll[T, U any](xs []T, f func(T) U) []U {
+	if len(xs) == 0 {
+		return nil
+	}
+	out := make([]U, len(xs))
+	for i, x := range xs {
+		out[i] = f(x)
+	}
+	return out
+}
+
+// unsupported reports, wrapping ErrNotSupported, every step of t whose type
+// the engine cannot run yet; nil when every step is standard.
+func (t *Template) unsupported() error {
+	var errs []error
+	for _, s := range t.Steps {
+		if s.Type != StepStandard {
+			errs = append(errs, fmt.Errorf("%w: %s (%s): step %q has type %s, which the engine cannot run",
+				ErrNotSupported, t, t.Source, s.Name, s.Type))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// ForEnvironment returns t with the overrides of the named environment of
+// its environments block applied, or t itself when name is "" or an
+// environment t does not define. In the copy, each overridden step's
+// handler initialization has the override's keys merged in (the override
+// wins), its timeout_seconds and its whole retry block are replaced when the
+// override gives them; an override named ALL applies to every step, and one
+// naming the step is applied after it. t is not modified.
+func (t *Template) ForEnvironment(name string) *Template {
+	overrides, ok := t.environments[name]
+	if name == "" || !ok {
+		return t
+	}
+	c := *t
+	c.Steps = make([]*StepSpec, len(t.Steps))
+	for i, s := range t.Steps {
+		cs := *s
+		for _, all := range []bool{true, false} {
+			for _, o := range overrides {
+				if (o.Name == templatefile.AllSteps) == all && (all || o.Name == s.Name) {
+					cs.override(o)
+				}
+			}
+		}
+		c.Steps[i] = &cs
+	}
+	return &c
+}
+
+// override applies one environment override to s.
+func (s *StepSpec) override(o templatefile.StepOverride) {
+	if o.Initialization != nil {
+		s.Initialization = mergeObjects(s.Initialization, o.Initialization)
+	}
+	if o.HasTimeout {
+		s.Timeout = o.Timeout
+	}
+	if o.Retry != nil {
+		s.Retry = newRetryPolicy(*o.Retry)
+	}
+}
+
+// mergeObjects returns the JSON object base with the keys of over set, over
+// winning. Both are JSON objects, as loading checked.
+func mergeObjects(base, over json.RawMessage) json.RawMessage {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(base, &m); err != nil || m == nil {
+		m = make(map[string]json.RawMessage)
+	}
+	var o map[string]json.RawMessage
+	_ = json.Unmarshal(over, &o) // loading checked it is an object
+	maps.Copy(m, o)
+	out, err := toJSON("initialization", m)
+	if err != nil {
+		return base
+	}
+	return out
 }
 
 // LoadTemplateFile reads and parses the template in the file at path; see
@@ -109,7 +284,8 @@ func LoadTemplateFile(path string) (*Template, error) {
 }
 
 // LoadTemplates loads every *.yaml and *.yml file under fsys, in any
-// directory, in path order. It is all or nothing: if any file is invalid, or
+// directory, in path order, skipping hidden files and directories (names
+// starting with ".", such as editor backups or .git). It is all or nothing: if any file is invalid, or
 // two files define the same namespace, name and version (ErrDuplicateTemplate),
 // it returns no templates and an error joining the problems of every file.
 // A tree with no template files yields no templates and no error.
@@ -165,12 +341,19 @@ func loadTemplates(fsys fs.FS, display func(string) string) ([]*Template, error)
 	return ts, nil
 }
 
-// templateFiles lists the *.yaml and *.yml files under fsys, sorted.
+// templateFiles lists the *.yaml and *.yml files under fsys, sorted. Hidden
+// files and directories, whose names start with ".", are skipped.
 func templateFiles(fsys fs.FS) ([]string, error) {
 	var names []string
 	err := fs.WalkDir(fsys, ".", func(name string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
+		}
+		if name != "." && strings.HasPrefix(d.Name(), ".") {
+			if d.IsDir() {
+				return fs.SkipDir
+			}
+			return nil
 		}
 		if ext := path.Ext(name); !d.IsDir() && (ext == ".yaml" || ext == ".yml") {
 			names = append(names, name)
@@ -192,7 +375,7 @@ func openTemplate(fsys fs.FS, name, display string) (*Template, error) {
 // readTemplate parses the template read from f, then closes f. It reads one
 // byte more than the limit so that ParseTemplate reports an oversized file.
 func readTemplate(f io.ReadCloser, display string) (*Template, error) {
-	data, err := io.ReadAll(io.LimitReader(f, maxTemplateBytes+1))
+	data, err := io.ReadAll(io.LimitReader(f, templatefile.MaxBytes+1))
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}

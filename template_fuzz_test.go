@@ -8,9 +8,13 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+
+	"github.com/gotasker/tasker/internal/templatefile"
 )
 
 func FuzzParseTemplate(f *testing.F) {
+	// Seeds: every template under testdata/templates (valid, invalid, and
+	// the Tasker-format ones, which use every field of the format).
 	files, err := filepath.Glob("testdata/templates/*/*.y*ml")
 	if err != nil {
 		f.Fatal(err)
@@ -45,8 +49,8 @@ func checkTemplateDAG(t *Template) error {
 	if len(t.Steps) == 0 {
 		return errors.New("no steps")
 	}
-	if !templateNamePattern.MatchString(t.Name) || !templateNamePattern.MatchString(t.Namespace) ||
-		len(t.Namespace) > maxNamespaceLen || !templateVersionPattern.MatchString(t.Version) {
+	if !templatefile.NamePattern.MatchString(t.Name) || !templatefile.NamePattern.MatchString(t.Namespace) ||
+		len(t.Namespace) > templatefile.MaxNamespaceLen || !templatefile.VersionPattern.MatchString(t.Version) {
 		return fmt.Errorf("bad identity %q", t.String())
 	}
 	if (t.InputSchema == nil) != (t.schema == nil) || (t.InputSchema != nil && !json.Valid(t.InputSchema)) {
@@ -77,7 +81,7 @@ func checkTemplateStep(t *Template, i int, s *StepSpec) error {
 	if s.index != i || t.byName[s.Name] != i || t.Step(s.Name) != s {
 		return fmt.Errorf("index %d, by name %d", s.index, t.byName[s.Name])
 	}
-	if !templateNamePattern.MatchString(s.Name) || s.Callable == "" {
+	if !templatefile.NamePattern.MatchString(s.Name) || s.Callable == "" {
 		return fmt.Errorf("name %q, callable %q", s.Name, s.Callable)
 	}
 	var init map[string]any

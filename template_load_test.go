@@ -2,6 +2,7 @@ package tasker
 
 import (
 	"errors"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -22,6 +23,8 @@ func TestLoadTemplatesFS(t *testing.T) {
 		"README.md":             {Data: []byte("not a template")},
 		"notes.yaml.bak":        {Data: []byte("::: not yaml")},
 		"shipping.yaml/ignored": {Data: []byte("a directory named like a template")},
+		".hidden/orders.yaml":   {Data: []byte("::: a hidden directory")},
+		"a/.draft.yaml":         {Data: []byte("::: a hidden file")},
 	}
 	ts, err := LoadTemplates(fsys)
 	if err != nil {
@@ -88,15 +91,51 @@ func TestLoadTemplateDir(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got []string
+	got := templateSources(ts)
+	var want []string
+	for _, name := range []string{"anchors.yaml", "backoffs.yaml", "defaults.yml", "ecommerce_order_processing.yaml",
+		"environments.yaml", "legacy_fields.yaml", "step_types.yaml", "tasker_fields.yaml"} {
+		want = append(want, filepath.Join(dir, name))
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("sources %q, want %q", got, want)
+	}
+}
+
+// templateSources returns the Source of each template.
+func templateSources(ts []*Template) []string {
+	var out []string
 	for _, tpl := range ts {
-		got = append(got, tpl.Source)
+		out = append(out, tpl.Source)
 	}
-	want := []string{
-		filepath.Join(dir, "anchors.yaml"),
-		filepath.Join(dir, "defaults.yml"),
-		filepath.Join(dir, "ecommerce_order_processing.yaml"),
+	return out
+}
+
+func TestLoadTemplateDirSkipsHidden(t *testing.T) {
+	dir := t.TempDir()
+	files := map[string][]byte{
+		"orders.yaml":            minimalTemplateYAML("orders", "1.0.0"),
+		".orders.yaml.swp.yaml":  []byte("::: an editor's hidden file"),
+		".git/hooks/bad.yaml":    []byte("name: [\n"),
+		"sub/.draft.yml":         []byte("name: draft\n"),
+		"sub/.cache/orders.yaml": minimalTemplateYAML("orders", "1.0.0"),
+		"sub/refunds.yml":        minimalTemplateYAML("refunds", "1.0.0"),
 	}
+	for name, data := range files {
+		path := filepath.Join(dir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ts, err := LoadTemplateDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := templateSources(ts)
+	want := []string{filepath.Join(dir, "orders.yaml"), filepath.Join(dir, "sub", "refunds.yml")}
 	if !slices.Equal(got, want) {
 		t.Errorf("sources %q, want %q", got, want)
 	}

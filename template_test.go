@@ -3,12 +3,10 @@ package tasker
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -94,7 +92,7 @@ func TestLoadTemplateFileEcommerce(t *testing.T) {
 	}
 	for i, got := range tpl.Steps {
 		w := want[i]
-		w.Initialization = json.RawMessage("{}")
+		w.Initialization, w.Type, w.Method = json.RawMessage("{}"), StepStandard, "call"
 		if !reflect.DeepEqual(*got, w) {
 			t.Errorf("step %d:\n got %+v\nwant %+v", i, *got, w)
 		}
@@ -209,7 +207,7 @@ var invalidTemplateCases = []invalidTemplateCase{
 	{"not_mapping.yaml", 1, "", "a template must be a mapping, got a list"},
 	{"empty.yaml", 0, "", "empty file"},
 	{"multi_document.yaml", 8, "", "more than one YAML document"},
-	{"unknown_field.yaml", 11, "steps[1].dependancies", `unknown field "dependancies"`},
+	{"unknown_field.yaml", 11, "steps[1].dependancies", `unknown field "dependancies" (did you mean "dependencies"?)`},
 	{"unknown_retry_field.yaml", 9, "steps[0].retry.max_attempt", `unknown field "max_attempt"`},
 	{"unknown_top_field.yaml", 4, "namespace", `unknown field "namespace"`},
 	{"duplicate_key.yaml", 9, "steps[0].description", "duplicate key (first at line 8)"},
@@ -233,8 +231,9 @@ var invalidTemplateCases = []invalidTemplateCase{
 	{"namespace_too_long.yaml", 2, "namespace_name", "is 32 characters long, the limit is 29"},
 	{"bad_version.yaml", 3, "version", `"1.0" is not MAJOR.MINOR.PATCH`},
 	{"unquoted_version.yaml", 3, "version", "must be a string, got a number 1.0 (quote it)"},
-	{"bad_backoff.yaml", 9, "steps[0].retry.backoff", `must be one of exponential, linear, constant, got "fibonacci"`},
+	{"bad_backoff.yaml", 9, "steps[0].retry.backoff", `must be one of none, linear, exponential, fibonacci, constant, got "quadratic"`},
 	{"negative_max_attempts.yaml", 9, "steps[0].retry.max_attempts", "must not be negative, got -1"},
+	{"overflow_max_attempts.yaml", 9, "steps[0].retry.max_attempts", "99999999999999999999 is out of range"},
 	{"negative_backoff_base.yaml", 9, "steps[0].retry.backoff_base_ms", "must not be negative, got -100"},
 	{"negative_max_backoff.yaml", 9, "steps[0].retry.max_backoff_ms", "must not be negative, got -1"},
 	{"negative_timeout.yaml", 8, "steps[0].timeout_seconds", "must not be negative, got -5"},
@@ -243,6 +242,45 @@ var invalidTemplateCases = []invalidTemplateCase{
 	{"bad_schema.yaml", 9, "input_schema", "invalid JSON Schema"},
 	{"remote_ref.yaml", 9, "input_schema", "only references within input_schema"},
 	{"alias_loop.yaml", 8, "input_schema.properties.self", "alias refers to a value that contains it"},
+	{"bad_metadata_tags.yaml", 5, "metadata.tags", `must be a list of strings, got a string`},
+	{"bad_metadata_created_at.yaml", 5, "metadata.created_at", `must be an RFC 3339 timestamp`},
+	{"unknown_metadata_field.yaml", 5, "metadata.autor", `unknown field "autor" (did you mean "author"?)`},
+	{"empty_system_primary.yaml", 5, "system_dependencies.primary", `must not be empty`},
+	{"bad_domain_event_schema.yaml", 7, "domain_events[0].schema", `invalid JSON Schema`},
+	{"missing_domain_event_name.yaml", 5, "domain_events[0].name", `is required`},
+	{"duplicate_domain_event.yaml", 6, "domain_events[1].name", `duplicate domain event "order.created" (first at line 5)`},
+	{"bad_step_type.yaml", 8, "steps[0].type", `must be one of standard, decision, deferred_convergence, batchable, batch_worker, got "conditional"`},
+	{"type_and_step_type.yaml", 9, "steps[0].step_type", `is an alias of type: give one of them, not both`},
+	{"dependencies_and_depends_on.yaml", 12, "steps[1].depends_on", `is an alias of dependencies`},
+	{"unknown_depends_on.yaml", 11, "steps[1].depends_on[0]", `unknown step "nope"`},
+	{"decision_without_dependency.yaml", 8, "steps[0].type", `a decision step needs at least one dependency`},
+	{"deferred_without_dependency.yaml", 8, "steps[0].step_type", `a deferred_convergence step must list its possible dependencies`},
+	{"batchable_without_batch_config.yaml", 8, "steps[0].type", `a batchable step needs a batch_config`},
+	{"batch_worker_not_named.yaml", 17, "steps[2].type", `batch_worker "x" is not the worker_template of any batchable step`},
+	{"batch_worker_without_batchable.yaml", 12, "steps[1].type", `batch_worker "w" must depend on a batchable step`},
+	{"worker_template_unknown.yaml", 10, "steps[0].batch_config.worker_template", `unknown step "nope"`},
+	{"worker_template_not_worker.yaml", 10, "steps[0].batch_config.worker_template", `step "w" is standard, not a batch_worker`},
+	{"batch_config_on_standard.yaml", 8, "steps[0].batch_config", `only a batchable step has a batch_config, this one is standard`},
+	{"batch_size_out_of_range.yaml", 11, "steps[0].batch_config.batch_size", `must be between 1 and 100000, got 0`},
+	{"parallelism_out_of_range.yaml", 11, "steps[0].batch_config.parallelism", `must be between 1 and 1000, got 1001`},
+	{"bad_failure_strategy.yaml", 11, "steps[0].batch_config.failure_strategy", `must be one of continue_on_failure, fail_fast, isolate, got "retry_all"`},
+	{"missing_worker_template.yaml", 10, "steps[0].batch_config.worker_template", `is required`},
+	{"bad_result_schema.yaml", 9, "steps[0].result_schema", `invalid JSON Schema`},
+	{"result_schema_remote_ref.yaml", 9, "steps[0].result_schema", `only references within steps[0].result_schema`},
+	{"composition.yaml", 8, "steps[0].composition", `is not supported`},
+	{"bad_resolver.yaml", 8, "steps[0].handler.resolver", `resolver "class_lookup" is not supported`},
+	{"empty_method.yaml", 8, "steps[0].handler.method", `must not be empty`},
+	{"undeclared_event.yaml", 9, "steps[0].publishes_events[0].name", `event "order.shipped" is not in domain_events and has no schema of its own`},
+	{"bad_event_condition.yaml", 11, "steps[0].publishes_events[0].condition", `must be one of success, failure, retryable_failure, permanent_failure, always, got "sometimes"`},
+	{"bad_delivery_mode.yaml", 11, "steps[0].publishes_events[0].delivery_mode", `must be one of durable, fast, broadcast, got "carrier_pigeon"`},
+	{"bad_event_schema.yaml", 10, "steps[0].publishes_events[0].schema", `invalid JSON Schema`},
+	{"environment_unknown_step.yaml", 11, "environments.production.steps[0].name", `unknown step "nope" (want a step of this template or ALL)`},
+	{"environment_bad_retry.yaml", 13, "environments.test.steps[0].retry.backoff", `got "quadratic"`},
+	{"environment_unknown_field.yaml", 12, "environments.test.steps[0].description", `unknown field "description"`},
+	{"lifecycle_not_positive.yaml", 9, "lifecycle.max_duration_minutes", `must be positive, got 0`},
+	{"lifecycle_bad_staleness.yaml", 9, "lifecycle.staleness_action", `must be one of dlq, error, none, got "retry"`},
+	{"lifecycle_bad_bool.yaml", 9, "lifecycle.auto_fail_on_timeout", `must be true or false, got a string`},
+	{"bad_identity_strategy.yaml", 4, "identity_strategy", `must be one of strict, caller_provided, always_unique, got "loose"`},
 }
 
 func TestParseTemplateInvalid(t *testing.T) {
@@ -291,13 +329,13 @@ func TestParseTemplateReportsEveryProblem(t *testing.T) {
 		{file, 2, "name", `"Orders" must match ^[a-z][a-z0-9_]*$`},
 		{file, 4, "version", `"1.0" is not MAJOR.MINOR.PATCH (digits only, such as "1.0.0")`},
 		{file, 10, "steps[0].retry.max_attempts", "must not be negative, got -1"},
-		{file, 11, "steps[0].retry.backoff", `must be one of exponential, linear, constant, got "fibonacci"`},
+		{file, 11, "steps[0].retry.backoff", `must be one of none, linear, exponential, fibonacci, constant, got "quadratic"`},
 		{file, 12, "steps[0].retry.retryable", "must be true or false, got a string"},
 		{file, 14, "steps[1].handler.callable", "is required"},
 		{file, 15, "steps[1].dependencies[1]", `unknown step "zzz"`},
 		{file, 16, "steps[1].timeout_seconds", "must not be negative, got -3"},
 		{file, 17, "steps[1].dependancies",
-			`unknown field "dependancies" (want one of name, description, handler, dependencies, retry, timeout_seconds)`},
+			`unknown field "dependancies" (did you mean "dependencies"?)`},
 	}
 	got := templateErrors(t, err)
 	if len(got) != len(want) {
@@ -307,127 +345,6 @@ func TestParseTemplateReportsEveryProblem(t *testing.T) {
 		if *got[i] != want[i] {
 			t.Errorf("problem %d:\n got %+v\nwant %+v", i, *got[i], want[i])
 		}
-	}
-}
-
-func TestParseTemplateCycles(t *testing.T) {
-	step := func(name string, deps ...string) string {
-		return "  - name: " + name + "\n    handler: {callable: c}\n    dependencies: [" + strings.Join(deps, ", ") + "]\n"
-	}
-	head := "name: t\nnamespace_name: n\nversion: 1.0.0\nsteps:\n"
-	tests := []struct {
-		name  string
-		steps []string
-		want  []string // one message per cycle
-	}{
-		{"two steps", []string{step("a", "b"), step("b", "a")}, []string{"dependency cycle: a -> b -> a"}},
-		{"two separate cycles", []string{step("a", "b"), step("b", "a"), step("c"), step("d", "e"), step("e", "d", "c")},
-			[]string{"dependency cycle: a -> b -> a", "dependency cycle: d -> e -> d"}},
-		// One component with several cycles: the shortest through its first
-		// step is reported, once.
-		{"shortest of a component", []string{step("a", "d", "b"), step("b", "a"), step("c", "b"), step("d", "c")},
-			[]string{"dependency cycle: a -> b -> a"}},
-		{"downstream of a cycle", []string{step("x"), step("a", "x", "c"), step("b", "a"), step("c", "b"), step("y", "c")},
-			[]string{"dependency cycle: a -> b -> c -> a"}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			_, err := ParseTemplate("c.yaml", []byte(head+strings.Join(tt.steps, "")))
-			var got []string
-			for _, te := range templateErrors(t, err) {
-				got = append(got, te.Msg)
-			}
-			if !slices.Equal(got, tt.want) {
-				t.Errorf("got %q, want %q", got, tt.want)
-			}
-		})
-	}
-}
-
-// TestParseTemplateLongChain checks that a long chain of steps, acyclic or
-// closed into one cycle, neither exhausts the stack nor takes long.
-func TestParseTemplateLongChain(t *testing.T) {
-	const n = 20000
-	var b strings.Builder
-	b.WriteString("name: t\nnamespace_name: n\nversion: 1.0.0\nsteps:\n  - name: s0\n    handler: {callable: c}\n")
-	for i := 1; i < n; i++ {
-		b.WriteString("  - name: s" + strconv.Itoa(i) + "\n    handler: {callable: c}\n    dependencies: [s" + strconv.Itoa(i-1) + "]\n")
-	}
-	tpl := mustParseTemplate(t, b.String())
-	if err := checkTemplateDAG(tpl); err != nil {
-		t.Fatal(err)
-	}
-	closed := strings.Replace(b.String(), "  - name: s0\n    handler: {callable: c}\n",
-		"  - name: s0\n    handler: {callable: c}\n    dependencies: [s"+strconv.Itoa(n-1)+"]\n", 1)
-	_, err := ParseTemplate("chain.yaml", []byte(closed))
-	got := templateErrors(t, err)
-	if len(got) != 1 || !strings.HasPrefix(got[0].Msg, "dependency cycle: s0 -> s1 -> s2") ||
-		!strings.HasSuffix(got[0].Msg, "-> s19999 -> s0") {
-		t.Errorf("got %d problems, first %.80q", len(got), err)
-	}
-}
-
-func TestParseTemplateRobustness(t *testing.T) {
-	head := "name: t\nnamespace_name: n\nversion: 1.0.0\n"
-	oneStep := "steps:\n  - name: s\n    handler: {callable: c}\n"
-	bomb := "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
-	for i, prev := 'b', 'a'; i <= 'j'; i, prev = i+1, i {
-		bomb += string(i) + ": &" + string(i) + " [" + strings.Repeat("*"+string(prev)+", ", 9) + "*" + string(prev) + "]\n"
-	}
-	tests := []struct {
-		name, src string
-		msg       string // in the first problem
-	}{
-		{"empty", "", "empty file"},
-		{"blank", "\n\n  \n", "empty file"},
-		{"document marker only", "---\n", "a template must be a mapping, got null"},
-		{"scalar", "hello\n", "a template must be a mapping, got a string"},
-		{"null", "~\n", "a template must be a mapping, got null"},
-		{"syntax error in a second document", head + oneStep + "---\n[\n", "YAML syntax error"},
-		{"binary garbage", "\x00\x01\x02", "YAML syntax error"},
-		{"deep nesting", strings.Repeat("[", 20000) + strings.Repeat("]", 20000), "exceeded max depth"},
-		{"alias bomb", head + oneStep + "input_schema:\n  x: &x\n    " + strings.ReplaceAll(bomb, "\n", "\n    ") + "\n  y: *x\n",
-			fmt.Sprintf("more than %d YAML nodes", maxTemplateNodes)},
-		{"too big", head + oneStep + "description: \"" + strings.Repeat("x", maxTemplateBytes) + "\"\n", "file too large"},
-		{"merge into itself", head + oneStep + "input_schema: &m\n  type: object\n  <<: *m\n", "merge (<<) of a mapping into itself"},
-		{"merge of a scalar", head + oneStep + "input_schema:\n  <<: 3\n", "merge (<<) needs a mapping"},
-		{"non-scalar key", head + oneStep + "input_schema:\n  ? [a, b]\n  : 1\n", "mapping keys must be scalars"},
-		{"infinity", head + "steps:\n  - name: s\n    handler:\n      callable: c\n      initialization: {x: .inf}\n", "not a JSON number"},
-		{"custom tag", head + "steps:\n  - name: s\n    handler:\n      callable: c\n      initialization: {x: !thing 1}\n", "unsupported YAML tag !thing"},
-		{"steps not a list", head + "steps: {a: 1}\n", "must be a list of steps"},
-		{"step not a mapping", head + "steps: [a]\n", "must be a mapping, got a string"},
-		{"huge integer", head + oneStep + "    timeout_seconds: 99999999999999999\n", "out of range"},
-		{"name not a string", "name: [a]\n", "must be a string, got a list"},
-		{"handler not a mapping", head + "steps:\n  - name: s\n    handler: c\n", "must be a mapping, got a string"},
-		{"dependencies not a list", head + oneStep + "    dependencies: s\n", "must be a list of step names"},
-		{"dependency not a name", head + oneStep + "    dependencies: [{a: 1}]\n", "must be a step name, got a mapping"},
-		{"empty dependency", head + oneStep + "    dependencies: [\"\"]\n", `must be a step name, got a string ""`},
-		{"retry not a mapping", head + oneStep + "    retry: [1]\n", "must be a mapping, got a list"},
-		{"schema not a mapping", head + oneStep + "input_schema: [1]\n", "must be a mapping (a JSON Schema object)"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			tpl, err := ParseTemplate("r.yaml", []byte(tt.src))
-			if tpl != nil || !errors.Is(err, ErrInvalidTemplate) {
-				t.Fatalf("got %v, %v; want an invalid-template error", tpl, err)
-			}
-			if got := templateErrors(t, err); len(got) == 0 || !strings.Contains(got[0].Msg, tt.msg) {
-				t.Errorf("got %.300v\nwant a first problem containing %q", err, tt.msg)
-			}
-		})
-	}
-}
-
-func TestParseTemplateErrorLimit(t *testing.T) {
-	var b strings.Builder
-	b.WriteString("name: t\nnamespace_name: n\nversion: 1.0.0\nsteps:\n  - name: s\n    handler: {callable: c}\n    dependencies:\n")
-	for i := range 500 {
-		b.WriteString("      - missing" + strconv.Itoa(i) + "\n")
-	}
-	_, err := ParseTemplate("many.yaml", []byte(b.String()))
-	got := templateErrors(t, err)
-	if len(got) != maxTemplateErrors+1 || got[0].Msg != "too many errors" {
-		t.Errorf("got %d problems, first %q; want %d, the first \"too many errors\"", len(got), got[0].Msg, maxTemplateErrors+1)
 	}
 }
 

@@ -1,4 +1,4 @@
-package tasker
+package templatefile
 
 import (
 	"slices"
@@ -8,19 +8,20 @@ import (
 
 // link resolves the dependencies of every step to indexes, fills in the
 // dependents, and reports duplicate names, bad dependencies and cycles.
-func (p *templateParser) link(t *Template, srcs []stepSource) {
-	t.byName = p.indexSteps(t.Steps, srcs)
+func (p *parser) link(t *File, srcs []stepSource) {
+	t.ByName = p.indexSteps(t.Steps, srcs)
 	for i, s := range t.Steps {
 		p.resolveDeps(t, s, srcs[i].deps)
 	}
 	for _, cycle := range stepCycles(t.Steps) {
 		p.reportCycle(t, srcs, cycle)
 	}
+	p.checkTypes(t, srcs)
 }
 
 // indexSteps maps each step name to the index of its first step, reporting
 // later steps of the same name.
-func (p *templateParser) indexSteps(steps []*StepSpec, srcs []stepSource) map[string]int {
+func (p *parser) indexSteps(steps []*Step, srcs []stepSource) map[string]int {
 	byName := make(map[string]int, len(steps))
 	for i, s := range steps {
 		if srcs[i].name == nil {
@@ -38,10 +39,10 @@ func (p *templateParser) indexSteps(steps []*StepSpec, srcs []stepSource) map[st
 
 // resolveDeps links s to the steps it depends on. A bad entry is reported
 // and left out of the graph.
-func (p *templateParser) resolveDeps(t *Template, s *StepSpec, deps []depRef) {
+func (p *parser) resolveDeps(t *File, s *Step, deps []depRef) {
 	seen := make(map[string]bool, len(deps))
 	for _, d := range deps {
-		j, known := t.byName[d.name]
+		j, known := t.ByName[d.name]
 		switch {
 		case d.name == s.Name:
 			p.errorf(d.node, d.field, "step %q depends on itself", s.Name)
@@ -50,8 +51,8 @@ func (p *templateParser) resolveDeps(t *Template, s *StepSpec, deps []depRef) {
 		case !known:
 			p.errorf(d.node, d.field, "unknown step %q", d.name)
 		default:
-			s.deps = append(s.deps, j)
-			t.Steps[j].dependents = append(t.Steps[j].dependents, s.index)
+			s.Deps = append(s.Deps, j)
+			t.Steps[j].Dependents = append(t.Steps[j].Dependents, s.Index)
 		}
 		seen[d.name] = true
 	}
@@ -59,7 +60,7 @@ func (p *templateParser) resolveDeps(t *Template, s *StepSpec, deps []depRef) {
 
 // reportCycle reports a cycle, given in execution order starting at its
 // first step in the file, at the dependency that closes it.
-func (p *templateParser) reportCycle(t *Template, srcs []stepSource, cycle []int) {
+func (p *parser) reportCycle(t *File, srcs []stepSource, cycle []int) {
 	first, last := t.Steps[cycle[0]], t.Steps[cycle[len(cycle)-1]]
 	names := make([]string, 0, len(cycle)+1)
 	for _, i := range cycle {
@@ -81,7 +82,7 @@ func (p *templateParser) reportCycle(t *Template, srcs []stepSource, cycle []int
 // steps. Each cycle is the shortest through the component's first step, in
 // execution order: each step is a dependency of the next, and the last is a
 // dependency of the first.
-func stepCycles(steps []*StepSpec) [][]int {
+func stepCycles(steps []*Step) [][]int {
 	comps := stepComponents(steps)
 	slices.SortFunc(comps, func(a, b []int) int { return slices.Min(a) - slices.Min(b) })
 	out := make([][]int, 0, len(comps))
@@ -94,7 +95,7 @@ func stepCycles(steps []*StepSpec) [][]int {
 // stepComponents returns the strongly connected components of more than one
 // step, by Tarjan's algorithm, iteratively so that long chains of steps
 // cannot exhaust the stack.
-func stepComponents(steps []*StepSpec) [][]int {
+func stepComponents(steps []*Step) [][]int {
 	type frame struct{ v, next int }
 	var (
 		order   = make([]int, len(steps)) // discovery order from 1; 0 = unseen
@@ -117,7 +118,7 @@ func stepComponents(steps []*StepSpec) [][]int {
 		calls := []frame{discover(root)}
 		for len(calls) > 0 {
 			f := &calls[len(calls)-1]
-			if ds := steps[f.v].dependents; f.next < len(ds) {
+			if ds := steps[f.v].Dependents; f.next < len(ds) {
 				w := ds[f.next]
 				f.next++
 				switch {
@@ -155,7 +156,7 @@ func stepComponents(steps []*StepSpec) [][]int {
 
 // shortestCycle finds, by breadth-first search within the strongly connected
 // component comp, the shortest cycle through its first step.
-func shortestCycle(steps []*StepSpec, comp []int) []int {
+func shortestCycle(steps []*Step, comp []int) []int {
 	start := slices.Min(comp)
 	parent := make(map[int]int, len(comp))
 	for _, v := range comp {
@@ -166,7 +167,7 @@ func shortestCycle(steps []*StepSpec, comp []int) []int {
 	for len(queue) > 0 {
 		v := queue[0]
 		queue = queue[1:]
-		for _, w := range steps[v].dependents {
+		for _, w := range steps[v].Dependents {
 			if w == start {
 				return bfsPath(parent, start, v)
 			}

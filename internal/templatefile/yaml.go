@@ -1,10 +1,9 @@
-package tasker
+package templatefile
 
 import (
 	"bytes"
 	"cmp"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math"
 	"regexp"
@@ -15,56 +14,58 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// templateParser walks the YAML node tree of one template file and collects every
-// problem it finds as a *TemplateError.
-type templateParser struct {
+// parser walks the YAML node tree of one template file and collects every
+// problem it finds as a *Problem.
+type parser struct {
 	file      string
-	errs      []*TemplateError
+	errs      []*Problem
+	warns     []*Problem
 	nodes     int                 // YAML nodes visited, aliases expanded
-	exhausted bool                // nodes passed maxTemplateNodes
+	exhausted bool                // nodes passed MaxNodes
 	active    map[*yaml.Node]bool // containers being expanded, to stop alias loops
 }
 
-func newTemplateParser(file string) *templateParser {
-	return &templateParser{file: file, active: make(map[*yaml.Node]bool)}
+func newParser(file string) *parser {
+	return &parser{file: file, active: make(map[*yaml.Node]bool)}
 }
 
 // errorf records a problem at n (its line; 0 when n is nil) and field. After
-// maxTemplateErrors problems it records "too many errors" and then nothing.
-func (p *templateParser) errorf(n *yaml.Node, field, format string, args ...any) {
-	if len(p.errs) > maxTemplateErrors {
+// MaxErrors problems it records "too many errors" and then nothing.
+func (p *parser) errorf(n *yaml.Node, field, format string, args ...any) {
+	if len(p.errs) > MaxErrors {
 		return
 	}
-	if len(p.errs) == maxTemplateErrors {
-		p.errs = append(p.errs, &TemplateError{File: p.file, Msg: "too many errors"})
+	if len(p.errs) == MaxErrors {
+		p.errs = append(p.errs, &Problem{File: p.file, Msg: "too many errors"})
 		return
 	}
 	line := 0
 	if n != nil {
 		line = n.Line
 	}
-	p.errs = append(p.errs, &TemplateError{File: p.file, Line: line, Field: field, Msg: fmt.Sprintf(format, args...)})
+	p.errs = append(p.errs, &Problem{File: p.file, Line: line, Field: field, Msg: fmt.Sprintf(format, args...)})
 }
 
-// err returns the problems found, joined in line order, or nil. Once the node
-// budget is spent only that is reported: later problems would be artefacts.
-func (p *templateParser) err() error {
+// warnf records a warning at n and field.
+func (p *parser) warnf(n *yaml.Node, field, format string, args ...any) {
+	p.warns = append(p.warns, &Problem{File: p.file, Line: n.Line, Field: field, Msg: fmt.Sprintf(format, args...)})
+}
+
+// problems returns the problems found, in line order. Once the node budget
+// is spent only that is reported: later problems would be artefacts.
+func (p *parser) problems() []*Problem {
 	if p.exhausted {
-		return &TemplateError{File: p.file, Msg: fmt.Sprintf(
-			"template too large: more than %d YAML nodes, aliases expanded", maxTemplateNodes)}
+		return []*Problem{{File: p.file, Msg: fmt.Sprintf(
+			"template too large: more than %d YAML nodes, aliases expanded", MaxNodes)}}
 	}
-	slices.SortStableFunc(p.errs, func(a, b *TemplateError) int { return cmp.Compare(a.Line, b.Line) })
-	errs := make([]error, len(p.errs))
-	for i, e := range p.errs {
-		errs[i] = e
-	}
-	return errors.Join(errs...)
+	slices.SortStableFunc(p.errs, func(a, b *Problem) int { return cmp.Compare(a.Line, b.Line) })
+	return p.errs
 }
 
 // visit follows an alias and counts the node against the budget; it returns
 // nil once the budget is spent.
-func (p *templateParser) visit(n *yaml.Node) *yaml.Node {
-	if p.nodes++; p.nodes > maxTemplateNodes {
+func (p *parser) visit(n *yaml.Node) *yaml.Node {
+	if p.nodes++; p.nodes > MaxNodes {
 		p.exhausted = true
 		return nil
 	}
@@ -94,7 +95,7 @@ var yamlParserProblems = []string{
 }
 
 // yamlError reports a YAML syntax error, on its line when it names one.
-func (p *templateParser) yamlError(err error) {
+func (p *parser) yamlError(err error) {
 	msg := err.Error()
 	line := 0
 	if m := yamlErrPattern.FindStringSubmatch(msg); m != nil {
@@ -105,15 +106,16 @@ func (p *templateParser) yamlError(err error) {
 		}
 	}
 	msg = strings.TrimPrefix(msg, "yaml: ")
-	p.errs = append(p.errs, &TemplateError{File: p.file, Line: line, Msg: "YAML syntax error: " + msg})
+	p.errs = append(p.errs, &Problem{File: p.file, Line: line, Msg: "YAML syntax error: " + msg})
 }
 
-// yamlMapping is a YAML mapping read by templateParser.mapping: its known
+// yamlMapping is a YAML mapping read by parser.mapping: its known
 // fields by key.
 type yamlMapping struct {
 	node *yaml.Node
 	path string                // field path of the mapping; "" at the top
 	vals map[string]*yaml.Node // values, aliases followed
+	keys map[string]*yaml.Node // the key nodes of vals
 }
 
 // field returns the field path of key in m.
@@ -124,7 +126,7 @@ type yamlPair struct{ key, val *yaml.Node }
 
 // pairs returns the entries of mapping n in order, merge keys (<<) expanded,
 // reporting keys that are not scalars or that repeat.
-func (p *templateParser) pairs(n *yaml.Node, path string) []yamlPair {
+func (p *parser) pairs(n *yaml.Node, path string) []yamlPair {
 	var (
 		out    []yamlPair
 		merges []*yaml.Node
@@ -155,7 +157,7 @@ func (p *templateParser) pairs(n *yaml.Node, path string) []yamlPair {
 
 // merge adds to out the entries that the merge value m (a mapping or a list
 // of mappings) gives the mapping n, unless n already has their keys.
-func (p *templateParser) merge(out []yamlPair, seen map[string]int, n, m *yaml.Node, path string) []yamlPair {
+func (p *parser) merge(out []yamlPair, seen map[string]int, n, m *yaml.Node, path string) []yamlPair {
 	srcs := []*yaml.Node{m}
 	if m.Kind == yaml.SequenceNode {
 		srcs = p.items(m)
@@ -182,7 +184,7 @@ func (p *templateParser) merge(out []yamlPair, seen map[string]int, n, m *yaml.N
 }
 
 // items returns the entries of sequence n, aliases followed.
-func (p *templateParser) items(n *yaml.Node) []*yaml.Node {
+func (p *parser) items(n *yaml.Node) []*yaml.Node {
 	out := make([]*yaml.Node, 0, len(n.Content))
 	for _, c := range n.Content {
 		if c = p.visit(c); c == nil {
@@ -195,24 +197,34 @@ func (p *templateParser) items(n *yaml.Node) []*yaml.Node {
 
 // toJSON converts the YAML value n at path to JSON, reporting what JSON
 // cannot represent.
-func (p *templateParser) toJSON(n *yaml.Node, path string) (json.RawMessage, bool) {
+func (p *parser) toJSON(n *yaml.Node, path string) (json.RawMessage, bool) {
 	v, ok := p.jsonValue(n, path)
 	if !ok {
 		return nil, false
 	}
+	b, err := MarshalJSON(v)
+	if err != nil {
+		p.errorf(n, path, "cannot convert to JSON: %v", err)
+		return nil, false
+	}
+	return b, true
+}
+
+// MarshalJSON encodes v as JSON without escaping HTML characters (<, >, &)
+// and without a trailing newline.
+func MarshalJSON(v any) (json.RawMessage, error) {
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(v); err != nil {
-		p.errorf(n, path, "cannot convert to JSON: %v", err)
-		return nil, false
+		return nil, err
 	}
-	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), true
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }
 
 // jsonValue converts n, whose aliases are already followed, to a value that
 // encoding/json can marshal.
-func (p *templateParser) jsonValue(n *yaml.Node, path string) (any, bool) {
+func (p *parser) jsonValue(n *yaml.Node, path string) (any, bool) {
 	if n.Kind == yaml.ScalarNode {
 		return p.jsonScalar(n, path)
 	}
@@ -249,7 +261,7 @@ func (p *templateParser) jsonValue(n *yaml.Node, path string) (any, bool) {
 }
 
 // jsonScalar converts a YAML scalar to a JSON string, number, boolean or null.
-func (p *templateParser) jsonScalar(n *yaml.Node, path string) (any, bool) {
+func (p *parser) jsonScalar(n *yaml.Node, path string) (any, bool) {
 	switch n.ShortTag() {
 	case "!!str", "!!timestamp", "!!binary":
 		return n.Value, true
