@@ -58,6 +58,10 @@ var (
 	// Such a task is set aside in error, with code CodeTemplateMismatch.
 	ErrTemplateMismatch = errors.New("tasker: stored task does not match its template")
 
+	// ErrStepTimeout is the cancellation cause of a handler's context when
+	// the step's timeout expires.
+	ErrStepTimeout = errors.New("tasker: step timed out")
+
 	// ErrNotSupported reports a template that loads but uses a feature the
 	// engine cannot run yet, such as a decision step.
 	ErrNotSupported = errors.New("tasker: not supported yet")
@@ -69,6 +73,12 @@ var (
 
 // Failure codes the engine itself records.
 const (
+	CodePanic         = "PANIC"           // the handler, or encoding its return, panicked
+	CodeNilError      = "NIL_ERROR"       // the handler returned a typed nil error
+	CodeGoexit        = "GOEXIT"          // the handler called runtime.Goexit
+	CodeResultNotJSON = "RESULT_NOT_JSON" // json.Marshal rejected the result
+	CodeTimeout       = "TIMEOUT"         // the step's timeout expired
+	CodeTaskDeadline  = "TASK_DEADLINE"   // the task's deadline passed, or passed before the step ran
 	// CodeInterrupted is the code of an attempt that was in progress when
 	// its engine stopped or died; recovery counts it as a retryable failure.
 	CodeInterrupted = "INTERRUPTED"

@@ -1,6 +1,7 @@
 package tasker
 
 import (
+	"math/rand/v2"
 	"time"
 
 	"github.com/gotasker/tasker/internal/templatefile"
@@ -129,9 +130,9 @@ func (p RetryPolicy) Delay(n int, retryAfter time.Duration) time.Duration {
 	return min(d, limit)
 }
 
-// Jittered returns d shortened by a random fraction of at most
+// jittered returns d shortened by a random fraction of at most
 // JitterFraction; u is a uniform random number in [0, 1).
-func Jittered(d time.Duration, u float64) time.Duration {
+func jittered(d time.Duration, u float64) time.Duration {
 	return d - time.Duration(float64(d)*JitterFraction*u)
 }
 
@@ -160,3 +161,6 @@ func mulCapped(d time.Duration, n int64) time.Duration {
 	}
 	return d * time.Duration(n)
 }
+
+// jitter returns d shortened at random, per JitterFraction.
+func jitter(d time.Duration) time.Duration { return jittered(d, rand.Float64()) }

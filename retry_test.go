@@ -77,13 +77,13 @@ func TestRetryDelaysByBackoff(t *testing.T) {
 func TestJitterNeverExceedsDelay(t *testing.T) {
 	d := 200 * time.Millisecond
 	for _, u := range []float64{0, 0.25, 0.5, 0.999999} {
-		got := Jittered(d, u)
+		got := jittered(d, u)
 		if got > d || got < 150*time.Millisecond {
-			t.Errorf("Jittered(%v, %v) = %v, want within [150ms, 200ms]", d, u, got)
+			t.Errorf("jittered(%v, %v) = %v, want within [150ms, 200ms]", d, u, got)
 		}
 	}
-	if Jittered(d, 0) != d {
-		t.Errorf("Jittered(d, 0) = %v, want d", Jittered(d, 0))
+	if jittered(d, 0) != d {
+		t.Errorf("jittered(d, 0) = %v, want d", jittered(d, 0))
 	}
 }
 
@@ -117,6 +117,6 @@ func TestShouldRetry(t *testing.T) {
 func BenchmarkRetryDelay(b *testing.B) {
 	p := DefaultRetryPolicy()
 	for i := 0; b.Loop(); i++ {
-		_ = Jittered(p.Delay(i%10+1, 0), 0.5)
+		_ = jittered(p.Delay(i%10+1, 0), 0.5)
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -492,6 +491,3 @@ func checkChange(ch store.Change) error {
 	}
 	return checkStep(ch.Step, StepState(ch.From), StepState(ch.To))
 }
-
-// jitter returns d shortened at random, per JitterFraction.
-func jitter(d time.Duration) time.Duration { return Jittered(d, rand.Float64()) }

@@ -51,16 +51,6 @@ type HandlerFunc func(ctx context.Context, step *StepContext) (any, error)
 // Call calls f(ctx, step).
 func (f HandlerFunc) Call(ctx context.Context, step *StepContext) (any, error) { return f(ctx, step) }
 
-// Failure codes the engine itself records.
-const (
-	CodePanic         = "PANIC"           // the handler, or encoding its return, panicked
-	CodeNilError      = "NIL_ERROR"       // the handler returned a typed nil error
-	CodeGoexit        = "GOEXIT"          // the handler called runtime.Goexit
-	CodeResultNotJSON = "RESULT_NOT_JSON" // json.Marshal rejected the result
-	CodeTimeout       = "TIMEOUT"         // the step's timeout expired
-	CodeTaskDeadline  = "TASK_DEADLINE"   // the task's deadline passed
-)
-
 // StepContext is what a handler sees of its step: the task input, the
 // results of completed upstream steps, the step's initialization and where
 // the attempt stands. It is valid only during the Call it is passed to, and
@@ -188,10 +178,6 @@ func (r *registry) checkTemplate(t *Template) error {
 	}
 	return errors.Join(errs...)
 }
-
-// ErrStepTimeout is the cancellation cause of a handler's context when the
-// step's timeout expires.
-var ErrStepTimeout = errors.New("tasker: step timed out")
 
 // outcome is what one attempt of a handler came to.
 type outcome struct {
