@@ -97,14 +97,7 @@ func TestDiskFullThenFreed(t *testing.T) {
 		defer cancel()
 		eng.Stop(stopCtx)
 	}()
-	var ids []string
-	for range 20 {
-		id, err := eng.Submit(ctx, tasker.SubmitRequest{Namespace: "test", Name: "two_steps"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ids = append(ids, id)
-	}
+	ids := submitN(t, eng, 20, tasker.SubmitRequest{Namespace: "test", Name: "two_steps"})
 	filler := filepath.Join(dir, "filler")
 	fill(t, filler)
 	close(gate)
@@ -116,15 +109,5 @@ func TestDiskFullThenFreed(t *testing.T) {
 	if err := os.Remove(filler); err != nil {
 		t.Fatal(err)
 	}
-	for _, id := range ids {
-		task, err := eng.Wait(ctx, id)
-		if err != nil || task.State != tasker.TaskComplete {
-			t.Fatalf("task %s: %s, want complete", id, stateOf(task, err))
-		}
-		for _, s := range task.Steps {
-			if s.Attempts != 1 || s.LastError != nil {
-				t.Errorf("task %s step %s: %d attempts, last error %+v; want 1 clean attempt", id, s.Name, s.Attempts, s.LastError)
-			}
-		}
-	}
+	waitAllClean(t, eng, ids)
 }

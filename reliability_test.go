@@ -127,30 +127,43 @@ func TestFailedWritesAreRetried(t *testing.T) {
 	eachStore(t, func(t *testing.T, st store.Store) {
 		fl := &flaky{Store: st, failFrom: 5, failures: 6, every: 7}
 		eng := startEngine(t, fl, twoStepHandlers(), mustParse(t, twoSteps))
-		ctx := context.Background()
-		var ids []string
-		for range 20 {
-			id, err := eng.Submit(ctx, tasker.SubmitRequest{Namespace: "test", Name: "two_steps"})
-			if err != nil {
-				t.Fatal(err)
-			}
-			ids = append(ids, id)
-		}
-		for _, id := range ids {
-			task, err := eng.Wait(ctx, id)
-			if err != nil || task.State != tasker.TaskComplete {
-				t.Fatalf("task %s: %s, want complete", id, stateOf(task, err))
-			}
-			for _, s := range task.Steps {
-				if s.Attempts != 1 || s.LastError != nil {
-					t.Errorf("task %s step %s: %d attempts, last error %+v; want 1 clean attempt", id, s.Name, s.Attempts, s.LastError)
-				}
-			}
-		}
+		ids := submitN(t, eng, 20, tasker.SubmitRequest{Namespace: "test", Name: "two_steps"})
+		waitAllClean(t, eng, ids)
 		if fl.failed < 6 {
 			t.Errorf("%d writes failed, want at least 6", fl.failed)
 		}
 	})
+}
+
+// submitN submits req n times and returns the tasks' IDs.
+func submitN(t *testing.T, eng *tasker.Engine, n int, req tasker.SubmitRequest) []string {
+	t.Helper()
+	ids := make([]string, n)
+	for i := range ids {
+		id, err := eng.Submit(context.Background(), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[i] = id
+	}
+	return ids
+}
+
+// waitAllClean waits for every task and checks that it completed with one
+// attempt of each step and no failure on record.
+func waitAllClean(t *testing.T, eng *tasker.Engine, ids []string) {
+	t.Helper()
+	for _, id := range ids {
+		task, err := eng.Wait(context.Background(), id)
+		if err != nil || task.State != tasker.TaskComplete {
+			t.Fatalf("task %s: %s, want complete", id, stateOf(task, err))
+		}
+		for _, s := range task.Steps {
+			if s.Attempts != 1 || s.LastError != nil {
+				t.Errorf("task %s step %s: %d attempts, last error %+v; want 1 clean attempt", id, s.Name, s.Attempts, s.LastError)
+			}
+		}
+	}
 }
 
 // TestOperatorActionsAfterStop: after Stop an action is refused, never
