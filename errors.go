@@ -79,6 +79,8 @@ const (
 	CodeResultNotJSON = "RESULT_NOT_JSON" // json.Marshal rejected the result
 	CodeTimeout       = "TIMEOUT"         // the step's timeout expired
 	CodeTaskDeadline  = "TASK_DEADLINE"   // the task's deadline passed, or passed before the step ran
+	CodeResultSchema  = "RESULT_SCHEMA"   // the result broke the step's result_schema
+	CodeUnknownMethod = "UNKNOWN_METHOD"  // a Methods handler has no handler for the step's method
 	// CodeInterrupted is the code of an attempt that was in progress when
 	// its engine stopped or died; recovery counts it as a retryable failure.
 	CodeInterrupted = "INTERRUPTED"

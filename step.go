@@ -6,8 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
 	"runtime/debug"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -75,6 +78,10 @@ func (c *StepContext) Attempt() int { return c.attempt }
 
 // MaxAttempts returns how many attempts the step's retry policy allows.
 func (c *StepContext) MaxAttempts() int { return c.spec.Retry.Attempts() }
+
+// Method returns the step's handler.method ("call" unless the template
+// names another), for a handler that serves several; see Methods.
+func (c *StepContext) Method() string { return c.spec.Method }
 
 // IdempotencyKey returns a key that is the same for every attempt of this
 // step of this task, "<task id>/<step name>", for handlers to pass to
@@ -167,16 +174,49 @@ func (r *registry) lookup(callable string) StepHandler {
 }
 
 // checkTemplate returns an error naming every step of t whose callable has no
-// handler.
+// handler, or whose handler is a Methods without the step's method.
 func (r *registry) checkTemplate(t *Template) error {
 	var errs []error
 	for _, s := range t.Steps {
-		if r.lookup(s.Callable) == nil {
+		h := r.lookup(s.Callable)
+		if h == nil {
 			errs = append(errs, fmt.Errorf("%w: template %s, step %s: callable %q",
 				ErrHandlerNotRegistered, t, s.Name, s.Callable))
 		}
+		if m, ok := h.(Methods); ok && m[s.Method] == nil {
+			errs = append(errs, fmt.Errorf("%w: template %s, step %s: callable %q has no method %q (it has %s)",
+				ErrHandlerNotRegistered, t, s.Name, s.Callable, s.Method, m.names()))
+		}
 	}
 	return errors.Join(errs...)
+}
+
+// Methods is a handler that serves several of a callable's methods, as a
+// Tasker handler class does: it calls the handler registered under the
+// step's handler.method (StepContext.Method), "call" when the template
+// names none. Start refuses a template whose step names a method the
+// Methods lacks (ErrHandlerNotRegistered).
+//
+//	eng.Register("payments.RefundHandler", tasker.Methods{
+//		"call":     tasker.HandlerFunc(refund),
+//		"validate": tasker.HandlerFunc(validateRefund),
+//	})
+type Methods map[string]StepHandler
+
+// Call calls the handler of step.Method(). A method it lacks is a
+// non-retryable failure with code UNKNOWN_METHOD.
+func (m Methods) Call(ctx context.Context, step *StepContext) (any, error) {
+	h := m[step.Method()]
+	if h == nil {
+		return nil, &StepError{Message: fmt.Sprintf("no handler for method %q (have %s)", step.Method(), m.names()),
+			Type: ErrorHandler, Code: CodeUnknownMethod}
+	}
+	return h.Call(ctx, step)
+}
+
+// names lists m's methods, sorted, for messages.
+func (m Methods) names() string {
+	return strings.Join(slices.Sorted(maps.Keys(m)), ", ")
 }
 
 // outcome is what one attempt of a handler came to.
@@ -217,6 +257,9 @@ func invoke(ctx context.Context, h StepHandler, sc *StepContext, timeout time.Du
 	v, err := h.Call(ctx, sc)
 	called = true
 	out = outcomeOf(ctx, v, err, timeout)
+	if out.fail == nil && out.result != nil && sc.spec.resultSchema != nil {
+		out.fail = checkResult(sc.spec, out.result)
+	}
 	if out.fail != nil {
 		out.fail.Attempt = sc.attempt
 	}
@@ -249,6 +292,21 @@ func outcomeOf(ctx context.Context, v any, err error, timeout time.Duration) (ou
 		}
 	}
 	return out
+}
+
+// checkResult returns the failure of a result that breaks its step's
+// result_schema, listing every violation, or nil.
+func checkResult(spec *StepSpec, result json.RawMessage) *store.Failure {
+	vs := spec.validateResult(result)
+	if len(vs) == 0 {
+		return nil
+	}
+	msg := make([]string, len(vs))
+	for i, v := range vs {
+		msg[i] = v.Path + ": " + v.Message
+	}
+	return &store.Failure{Message: "result breaks the step's result_schema: " + strings.Join(msg, "; "),
+		Type: string(ErrorHandler), Code: CodeResultSchema}
 }
 
 // contained is the outcome of an attempt that did not return: p is what

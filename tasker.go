@@ -10,7 +10,10 @@
 package tasker
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -42,6 +45,11 @@ type Config struct {
 	// failed, a task that could not be resumed). Nil means zap.NewNop(): the
 	// engine is silent by default.
 	Logger *zap.Logger
+	// Environment names the environment the engine runs in, such as
+	// "production": AddTemplates applies each template's environments
+	// overrides for it (Template.ForEnvironment). "", the default, applies
+	// none.
+	Environment string
 }
 
 func (c *Config) withDefaults() (Config, error) {
@@ -140,6 +148,7 @@ func (e *Engine) AddTemplates(ts ...*Template) error {
 	e.tmplMu.Lock()
 	defer e.tmplMu.Unlock()
 	for _, t := range ts {
+		t = t.ForEnvironment(e.cfg.Environment)
 		k := t.Namespace + "/" + t.Name
 		vs := append(e.templates[k], t)
 		slices.SortFunc(vs, func(a, b *Template) int { return compareVersions(b.Version, a.Version) })
@@ -278,6 +287,9 @@ func (e *Engine) Submit(ctx context.Context, req SubmitRequest) (string, error) 
 	if err := t.validateInput(input); err != nil {
 		return "", err
 	}
+	if req.IdempotencyKey, err = t.identity(req.IdempotencyKey, input); err != nil {
+		return "", err
+	}
 	task, steps := newTaskRecords(t, req, input, time.Now())
 	id, created, err := e.st.CreateTask(ctx, task, steps)
 	if err != nil {
@@ -296,6 +308,35 @@ func (e *Engine) Submit(ctx context.Context, req SubmitRequest) (string, error) 
 		}
 	}
 	return id, nil
+}
+
+// identity returns the idempotency key of a task of t submitted with key
+// and input: key itself when given; otherwise, per t's identity_strategy,
+// none (always_unique), one derived from the canonical input (strict), or
+// an error wrapping ErrInvalidInput (caller_provided).
+func (t *Template) identity(key string, input json.RawMessage) (string, error) {
+	if key != "" {
+		return key, nil
+	}
+	switch t.IdentityStrategy {
+	case IdentityCallerProvided:
+		return "", fmt.Errorf("%w: template %s has identity_strategy caller_provided: SubmitRequest.IdempotencyKey is required",
+			ErrInvalidInput, t)
+	case IdentityStrict:
+		var doc any
+		d := json.NewDecoder(bytes.NewReader(input))
+		d.UseNumber()
+		if err := d.Decode(&doc); err != nil {
+			return "", fmt.Errorf("tasker: submit %s: %w", t, err)
+		}
+		canonical, err := json.Marshal(doc) // object keys sorted
+		if err != nil {
+			return "", fmt.Errorf("tasker: submit %s: %w", t, err)
+		}
+		sum := sha256.Sum256(canonical)
+		return "strict:" + hex.EncodeToString(sum[:]), nil
+	}
+	return "", nil
 }
 
 // stored reports whether a task whose CreateTask returned an error was

@@ -48,11 +48,13 @@ type Template struct {
 	DomainEvents []DomainEvent
 	// Lifecycle is the lifecycle block; nil when absent.
 	Lifecycle *Lifecycle
-	// IdentityStrategy is identity_strategy. It defaults to
-	// IdentityAlwaysUnique, not to Tasker's strict: Submit deduplicates
-	// only by idempotency key, so every submission without one is a new
-	// task, and the default says what the engine does. The engine does not
-	// enforce the other strategies yet.
+	// IdentityStrategy is identity_strategy: what identifies a task
+	// submitted without an idempotency key (a key given always does):
+	// IdentityAlwaysUnique (the default) makes it a new task,
+	// IdentityStrict derives its key from the canonical input, and
+	// IdentityCallerProvided refuses it. The default is not Tasker's strict:
+	// two submissions of equal input are two orders more often than one
+	// order sent twice, and a caller that means dedup says so with a key.
 	IdentityStrategy IdentityStrategy
 	// Warnings lists the fields that loaded but are ignored (Tasker's
 	// legacy fields), in line order; nil when there are none.
@@ -90,7 +92,8 @@ type StepSpec struct {
 	// to; "" when absent.
 	SystemDependency string
 	// Method is handler.method, the handler's entry point in Tasker;
-	// "call" when absent. The engine always calls StepHandler.Call.
+	// "call" when absent. StepContext.Method returns it, and a Methods
+	// handler dispatches on it.
 	Method string
 	// PublishesEvents lists publishes_events, in file order.
 	PublishesEvents []EventDeclaration
