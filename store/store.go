@@ -119,6 +119,43 @@ type Change struct {
 	At            time.Time
 	By            string
 	Reason        string
+	// DeadLetter, on a task change, adds an entry for the task to the
+	// dead-letter list, atomically with the change: the store sets its
+	// TaskID to the change's, its Status to DeadLetterPending, its
+	// CreatedAt to At, and fills an empty ID with a unique one.
+	DeadLetter *DeadLetter
+	// ResolveDeadLetters, on a task change, resolves every pending entry of
+	// the task, atomically with the change: each becomes DeadLetterResolved
+	// with ResolvedAt = At, ResolvedBy = By and Resolution = Reason.
+	ResolveDeadLetters bool
+}
+
+// DeadLetter is an entry of the dead-letter list: a task set aside for an
+// operator to look into, and why.
+type DeadLetter struct {
+	ID         string
+	TaskID     string
+	Reason     string // why, such as "staleness" or "retries_exhausted"
+	Message    string // what happened, for people
+	Status     string // DeadLetterPending or DeadLetterResolved
+	CreatedAt  time.Time
+	ResolvedAt time.Time // zero while pending
+	ResolvedBy string
+	Resolution string
+}
+
+// The states of a dead-letter entry.
+const (
+	DeadLetterPending  = "pending"
+	DeadLetterResolved = "resolved"
+)
+
+// DeadLetterFilter selects entries for DeadLetters. Empty fields match every
+// entry.
+type DeadLetterFilter struct {
+	TaskID string
+	Status string // DeadLetterPending or DeadLetterResolved
+	Limit  int    // at most this many; 0 (or less) means no limit
 }
 
 // Filter selects tasks for ListTasks. Empty fields match everything.
@@ -182,6 +219,9 @@ type Store interface {
 	// when the task does not exist.
 	Transitions(ctx context.Context, taskID string) ([]Transition, error)
 
+	// DeadLetters returns the dead-letter entries that match f, oldest
+	// first (in the order they were added).
+	DeadLetters(ctx context.Context, f DeadLetterFilter) ([]DeadLetter, error)
 	// ListTasks returns the tasks that match f, oldest first: in the order
 	// they were created, not by CreatedAt.
 	ListTasks(ctx context.Context, f Filter) ([]Task, error)
