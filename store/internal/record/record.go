@@ -53,7 +53,9 @@ func PrepareTask(task store.Task, steps []store.Step) (store.Task, []store.Step,
 }
 
 // PrepareChanges checks a batch for Apply and returns deep copies with times
-// in UTC; a zero At becomes the time of the call.
+// in UTC; a zero At becomes the time of the call. A task change's DeadLetter
+// becomes the entry to add (see Change.DeadLetter); a step change with a
+// DeadLetter or ResolveDeadLetters is an error.
 func PrepareChanges(changes []store.Change) ([]store.Change, error) {
 	return AppendPrepared(make([]store.Change, 0, len(changes)), changes)
 }
@@ -77,9 +79,34 @@ func AppendPrepared(dst, changes []store.Change) ([]store.Change, error) {
 		c.Deadline = UTC(c.Deadline)
 		c.Result = cloneBytes(c.Result)
 		c.Error = CloneFailure(c.Error)
+		if c.Step != "" && (c.DeadLetter != nil || c.ResolveDeadLetters) {
+			return nil, fmt.Errorf("change %d (task %q step %q): %w", i, c.TaskID, c.Step, errStepDeadLetter)
+		}
+		c.DeadLetter = deadLetterOf(c)
 		dst = append(dst, c)
 	}
 	return dst, nil
+}
+
+var errStepDeadLetter = errors.New("DeadLetter and ResolveDeadLetters apply to task changes only")
+
+// deadLetterOf returns a copy of the DeadLetter of c, a task change with its
+// At in UTC, as the entry to store, or nil: TaskID is c's, Status is
+// store.DeadLetterPending, CreatedAt is c.At, the resolution fields are
+// cleared, and an empty ID becomes a version 7 UUID of the time of the call.
+func deadLetterOf(c store.Change) *store.DeadLetter {
+	if c.DeadLetter == nil {
+		return nil
+	}
+	d := store.DeadLetter{
+		ID: c.DeadLetter.ID, TaskID: c.TaskID,
+		Reason: c.DeadLetter.Reason, Message: c.DeadLetter.Message,
+		Status: store.DeadLetterPending, CreatedAt: c.At,
+	}
+	if d.ID == "" {
+		d.ID = uuid.NewV7(time.Now())
+	}
+	return &d
 }
 
 // Conflict returns the error for change i of a batch that did not match; it
