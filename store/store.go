@@ -127,6 +127,8 @@ type Change struct {
 	// ResolveDeadLetters, on a task change, resolves every pending entry of
 	// the task, atomically with the change: each becomes DeadLetterResolved
 	// with ResolvedAt = At, ResolvedBy = By and Resolution = Reason.
+	// On a step change, DeadLetter and ResolveDeadLetters are rejected:
+	// Apply returns an error and applies nothing of the batch.
 	ResolveDeadLetters bool
 }
 

@@ -13,6 +13,7 @@ var durableCases = []durableCase{
 	{"tasks, steps, results and transitions survive close and reopen", testDurableAll},
 	{"idempotency keys survive reopen", testDurableKey},
 	{"creation order continues across reopen", testDurableOrder},
+	{"dead-letter entries, their order and their IDs survive reopen", testDurableDeadLetters},
 }
 
 func testDurableAll(t *testing.T, s store.Store, reopen func(store.Store) store.Store) {
@@ -73,4 +74,21 @@ func testDurableOrder(t *testing.T, s store.Store, reopen func(store.Store) stor
 	if got := listIDs(t, s, store.Filter{}); !slices.Equal(got, want) {
 		t.Errorf("ListTasks after reopen = %v, want %v", got, want)
 	}
+}
+
+func testDurableDeadLetters(t *testing.T, s store.Store, reopen func(store.Store) store.Store) {
+	createRunning(t, s, "t1", "t2")
+	apply(t, s, toError("t2", "running", "d2", at(20)))
+	apply(t, s, toError("t1", "running", "d1", at(10)))
+	apply(t, s, retried("t1", at(30), "operator:ann", "fixed"))
+	s = reopen(s)
+	apply(t, s, toError("t1", "running", "d0", at(5)))
+	err := s.Apply(context.Background(), []store.Change{toError("t1", "error", "d1", at(40))})
+	wantErr(t, "Apply with a DeadLetter ID taken before reopen", err, store.ErrConflict)
+	s = reopen(s)
+	checkDeadLetters(t, getDeadLetters(t, s, store.DeadLetterFilter{}), []store.DeadLetter{
+		pendingEntry("d2", "t2", at(20)),
+		resolvedEntry(pendingEntry("d1", "t1", at(10)), at(30), "operator:ann", "fixed"),
+		pendingEntry("d0", "t1", at(5)),
+	})
 }

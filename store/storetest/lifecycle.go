@@ -28,6 +28,13 @@ func calls(ctx context.Context, s store.Store) map[string]func() error {
 			return err
 		},
 		"ListTasks": func() error { _, err := s.ListTasks(ctx, store.Filter{}); return err },
+		"Apply with a DeadLetter": func() error {
+			return s.Apply(ctx, []store.Change{toError("t1", "pending", "d1", at(1))})
+		},
+		"DeadLetters": func() error {
+			_, err := s.DeadLetters(ctx, store.DeadLetterFilter{})
+			return err
+		},
 	}
 }
 
@@ -56,6 +63,7 @@ func testDoneContext(t *testing.T, s store.Store) {
 		}
 	}
 	checkSteps(t, getSteps(t, s, "t1"), withTaskID("t1", sampleSteps("a")))
+	noDeadLetters(t, s)
 	if _, err := s.Task(context.Background(), "t2"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("Task of a task created with a done context: %v, want ErrNotFound", err)
 	}

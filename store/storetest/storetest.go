@@ -28,6 +28,18 @@
 //     the Apply. A task change ignores FromAttempt and records Attempt 0.
 //   - Transitions of an unknown task wraps store.ErrNotFound, like Steps.
 //   - ListTasks orders by creation (insertion) order, not by CreatedAt.
+//   - A task change's DeadLetter is stored with the change's TaskID, Status
+//     store.DeadLetterPending, CreatedAt the change's (stamped) At, and no
+//     resolution: the TaskID, Status, CreatedAt and resolution fields given
+//     are not kept. A DeadLetter ID already taken, or given twice in one
+//     batch, wraps store.ErrConflict and the batch is not applied.
+//   - Within one change, ResolveDeadLetters resolves the entries pending
+//     before it: the change's own DeadLetter stays pending. A change sees the
+//     entries the earlier changes of its batch added.
+//   - A step change with a DeadLetter or ResolveDeadLetters is rejected with
+//     an error, and nothing of its batch is applied.
+//   - DeadLetters orders by insertion, not by CreatedAt; a TaskID no task
+//     has matches no entry (it is not store.ErrNotFound).
 //   - A call whose context is already done returns the context's error and
 //     writes nothing.
 //   - Close is idempotent; a second Close returns nil. Calls racing Close
@@ -100,7 +112,8 @@ func RunDurable(t *testing.T, open func(t *testing.T, path string) store.Store) 
 
 func allCases() []testCase {
 	var all []testCase
-	for _, group := range [][]testCase{createCases, applyCases, listCases, snapshotCases, concurrencyCases, lifecycleCases} {
+	for _, group := range [][]testCase{createCases, applyCases, listCases, snapshotCases, concurrencyCases, lifecycleCases,
+		deadLetterCases} {
 		all = append(all, group...)
 	}
 	return all
