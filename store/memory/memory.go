@@ -1,5 +1,5 @@
 // Package memory is an in-process store.Store. It keeps everything in maps
-// guarded by one mutex and is not durable: its contents are lost when the
+// and slices guarded by mutexes and is not durable: its contents are lost when the
 // process exits or the Store is closed. Use it for tests, examples and
 // workflows that need no recovery; use store/sqlite to survive a restart.
 package memory
@@ -26,6 +26,7 @@ type Store struct {
 	tasks  map[string]*entry  // by task ID
 	order  []*entry           // in creation order
 	keys   map[idemKey]string // → task ID
+	dead   deadLetters
 }
 
 // idemKey is an idempotency key in its scope: keys dedupe among the tasks
@@ -61,6 +62,84 @@ func (ts transitions) all() []store.Transition {
 	return slices.Concat(ts...)
 }
 
+// deadLetters is the dead-letter list, in insertion order. Apply holds only
+// the store's read lock, so the list has a lock of its own, taken after the
+// entries' locks; Close, holding the store's lock, needs no other.
+type deadLetters struct {
+	mu     sync.Mutex
+	list   []store.DeadLetter
+	byTask map[string][]int // task ID → indices into list
+	ids    map[string]bool  // the IDs in list
+}
+
+// hasDeadLetterOps reports whether a change of cs adds or resolves entries.
+func hasDeadLetterOps(cs []store.Change) bool {
+	return slices.ContainsFunc(cs, func(c store.Change) bool { return c.DeadLetter != nil || c.ResolveDeadLetters })
+}
+
+// check returns the conflict of the first change of cs whose entry's ID is
+// taken, by a stored entry or by an earlier change of cs.
+func (d *deadLetters) check(cs []store.Change) error {
+	var batch map[string]bool
+	for i, c := range cs {
+		if c.DeadLetter == nil {
+			continue
+		}
+		id := c.DeadLetter.ID
+		if d.ids[id] || batch[id] {
+			return record.Conflict(i, c, "dead-letter ID %q is taken", id)
+		}
+		if batch == nil {
+			batch = make(map[string]bool)
+		}
+		batch[id] = true
+	}
+	return nil
+}
+
+// apply carries out the dead-letter operations of the prepared change c,
+// once its batch has applied: it resolves the task's pending entries, then
+// adds c's own.
+func (d *deadLetters) apply(c store.Change) {
+	if c.ResolveDeadLetters {
+		for _, i := range d.byTask[c.TaskID] {
+			if e := &d.list[i]; e.Status == store.DeadLetterPending {
+				e.Status, e.ResolvedAt, e.ResolvedBy, e.Resolution = store.DeadLetterResolved, c.At, c.By, c.Reason
+			}
+		}
+	}
+	if c.DeadLetter != nil {
+		d.byTask[c.TaskID] = append(d.byTask[c.TaskID], len(d.list))
+		d.list = append(d.list, *c.DeadLetter)
+		d.ids[c.DeadLetter.ID] = true
+	}
+}
+
+// find returns copies of the entries f selects, oldest first.
+func (d *deadLetters) find(f store.DeadLetterFilter) []store.DeadLetter {
+	var out []store.DeadLetter
+	add := func(e store.DeadLetter) bool {
+		if f.Status == "" || e.Status == f.Status {
+			out = append(out, e)
+		}
+		return f.Limit <= 0 || len(out) < f.Limit
+	}
+	if f.TaskID != "" {
+		for _, i := range d.byTask[f.TaskID] {
+			if !add(d.list[i]) {
+				break
+			}
+		}
+		return out
+	}
+	for _, e := range d.list {
+		if !add(e) {
+			break
+		}
+	}
+	return out
+}
+
 var (
 	_ store.Store       = (*Store)(nil)
 	_ store.Snapshotter = (*Store)(nil)
@@ -68,7 +147,8 @@ var (
 
 // New returns an empty Store.
 func New() *Store {
-	return &Store{tasks: make(map[string]*entry), keys: make(map[idemKey]string)}
+	return &Store{tasks: make(map[string]*entry), keys: make(map[idemKey]string),
+		dead: deadLetters{byTask: make(map[string][]int), ids: make(map[string]bool)}}
 }
 
 // CreateTask implements store.Store. An empty task.ID is replaced by a
@@ -147,11 +227,24 @@ func (s *Store) Apply(ctx context.Context, changes []store.Change) error {
 	}
 	locked := lockAll(entries)
 	defer unlockAll(locked)
+	// Dead-letter operations are checked first and carried out last, once
+	// the whole batch has applied, so a conflict has none to undo.
+	deadOps := hasDeadLetterOps(cs)
+	if deadOps {
+		s.dead.mu.Lock()
+		defer s.dead.mu.Unlock()
+		if err := s.dead.check(cs); err != nil {
+			return fmt.Errorf("memory: apply: %w", err)
+		}
+	}
 	if err := applyAll(cs, entries); err != nil {
 		return fmt.Errorf("memory: apply: %w", err)
 	}
 	for i, c := range cs {
 		entries[i].transitions.add(record.Transition(c))
+		if deadOps {
+			s.dead.apply(c)
+		}
 	}
 	return nil
 }
@@ -329,6 +422,21 @@ func (s *Store) ListTasks(ctx context.Context, f store.Filter) ([]store.Task, er
 	return out, nil
 }
 
+// DeadLetters implements store.Store.
+func (s *Store) DeadLetters(ctx context.Context, f store.DeadLetterFilter) ([]store.DeadLetter, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return nil, store.ErrClosed
+	}
+	s.dead.mu.Lock()
+	defer s.dead.mu.Unlock()
+	return s.dead.find(f), nil
+}
+
 func matches(t store.Task, f store.Filter) bool {
 	return (f.Namespace == "" || t.Namespace == f.Namespace) &&
 		(f.Name == "" || t.Name == f.Name) &&
@@ -342,5 +450,6 @@ func (s *Store) Close() error {
 	defer s.mu.Unlock()
 	s.closed = true
 	s.tasks, s.order, s.keys = nil, nil, nil
+	s.dead.list, s.dead.byTask, s.dead.ids = nil, nil, nil
 	return nil
 }
