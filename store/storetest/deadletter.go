@@ -77,12 +77,7 @@ func deadLetterIDs(t *testing.T, s store.Store, f store.DeadLetterFilter) []stri
 
 func checkDeadLetters(t *testing.T, got, want []store.DeadLetter) {
 	t.Helper()
-	if len(got) != len(want) {
-		t.Fatalf("got %d dead-letter entries %+v, want %d", len(got), got, len(want))
-	}
-	for i, w := range want {
-		g := got[i]
-		var d diff
+	checkAll(t, "dead-letter entries", got, want, func(d *diff, g, w store.DeadLetter) {
 		d.eq("ID", g.ID, w.ID)
 		d.eq("TaskID", g.TaskID, w.TaskID)
 		d.eq("Reason", g.Reason, w.Reason)
@@ -92,8 +87,7 @@ func checkDeadLetters(t *testing.T, got, want []store.DeadLetter) {
 		d.time("ResolvedAt", g.ResolvedAt, w.ResolvedAt)
 		d.eq("ResolvedBy", g.ResolvedBy, w.ResolvedBy)
 		d.eq("Resolution", g.Resolution, w.Resolution)
-		d.report(t, "dead-letter entry "+w.ID)
-	}
+	})
 }
 
 // noDeadLetters checks that s holds no dead-letter entry.

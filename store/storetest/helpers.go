@@ -215,12 +215,7 @@ func stepNames(steps []store.Step) []string {
 
 func checkTransitions(t *testing.T, got, want []store.Transition) {
 	t.Helper()
-	if len(got) != len(want) {
-		t.Fatalf("got %d transitions %+v, want %d", len(got), got, len(want))
-	}
-	for i, w := range want {
-		g := got[i]
-		var d diff
+	checkAll(t, "transitions", got, want, func(d *diff, g, w store.Transition) {
 		d.eq("TaskID", g.TaskID, w.TaskID)
 		d.eq("Step", g.Step, w.Step)
 		d.eq("From", g.From, w.From)
@@ -229,7 +224,20 @@ func checkTransitions(t *testing.T, got, want []store.Transition) {
 		d.time("At", g.At, w.At)
 		d.eq("By", g.By, w.By)
 		d.eq("Reason", g.Reason, w.Reason)
-		d.report(t, fmt.Sprintf("transition %d", i))
+	})
+}
+
+// checkAll fails unless got and want are as long, and reports the
+// mismatches compare finds between each record of got and its want.
+func checkAll[T any](t *testing.T, what string, got, want []T, compare func(d *diff, g, w T)) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("got %d %s %+v, want %d", len(got), what, got, len(want))
+	}
+	for i := range want {
+		var d diff
+		compare(&d, got[i], want[i])
+		d.report(t, fmt.Sprintf("%s[%d]", what, i))
 	}
 }
 
