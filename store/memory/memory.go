@@ -380,6 +380,21 @@ func (s *Store) Snapshot(ctx context.Context, id string) (store.Snapshot, error)
 
 // read calls fn with the task id under the read lock.
 func (s *Store) read(ctx context.Context, id string, fn func(*entry)) error {
+	return s.readLocked(ctx, func() error {
+		e, ok := s.tasks[id]
+		if !ok {
+			return fmt.Errorf("memory: task %q: %w", id, store.ErrNotFound)
+		}
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		fn(e)
+		return nil
+	})
+}
+
+// readLocked returns fn's error, fn called under the read lock, unless ctx
+// is done or the store closed.
+func (s *Store) readLocked(ctx context.Context, fn func() error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -388,53 +403,38 @@ func (s *Store) read(ctx context.Context, id string, fn func(*entry)) error {
 	if s.closed {
 		return store.ErrClosed
 	}
-	e, ok := s.tasks[id]
-	if !ok {
-		return fmt.Errorf("memory: task %q: %w", id, store.ErrNotFound)
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	fn(e)
-	return nil
+	return fn()
 }
 
 // ListTasks implements store.Store.
 func (s *Store) ListTasks(ctx context.Context, f store.Filter) ([]store.Task, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if s.closed {
-		return nil, store.ErrClosed
-	}
 	var out []store.Task
-	for _, e := range s.order {
-		if f.Limit > 0 && len(out) == f.Limit {
-			break
+	err := s.readLocked(ctx, func() error {
+		for _, e := range s.order {
+			if f.Limit > 0 && len(out) == f.Limit {
+				break
+			}
+			e.mu.Lock()
+			if matches(e.task, f) {
+				out = append(out, record.CloneTask(e.task))
+			}
+			e.mu.Unlock()
 		}
-		e.mu.Lock()
-		if matches(e.task, f) {
-			out = append(out, record.CloneTask(e.task))
-		}
-		e.mu.Unlock()
-	}
-	return out, nil
+		return nil
+	})
+	return out, err
 }
 
 // DeadLetters implements store.Store.
 func (s *Store) DeadLetters(ctx context.Context, f store.DeadLetterFilter) ([]store.DeadLetter, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if s.closed {
-		return nil, store.ErrClosed
-	}
-	s.dead.mu.Lock()
-	defer s.dead.mu.Unlock()
-	return s.dead.find(f), nil
+	var out []store.DeadLetter
+	err := s.readLocked(ctx, func() error {
+		s.dead.mu.Lock()
+		defer s.dead.mu.Unlock()
+		out = s.dead.find(f)
+		return nil
+	})
+	return out, err
 }
 
 func matches(t store.Task, f store.Filter) bool {
