@@ -140,3 +140,18 @@ func scanTransition(sc scanner) (store.Transition, error) {
 	tr.At = fromNanos(at)
 	return tr, err
 }
+
+// deadLetterColumns are the columns scanDeadLetter reads, in order.
+const deadLetterColumns = `id, task_id, reason, message, status, created_at, resolved_at,
+	resolved_by, resolution`
+
+func scanDeadLetter(sc scanner) (store.DeadLetter, error) {
+	var (
+		d                 store.DeadLetter
+		created, resolved sql.NullInt64
+	)
+	err := sc.Scan(&d.ID, &d.TaskID, &d.Reason, &d.Message, &d.Status, &created, &resolved,
+		&d.ResolvedBy, &d.Resolution)
+	d.CreatedAt, d.ResolvedAt = fromNanos(created), fromNanos(resolved)
+	return d, err
+}

@@ -85,12 +85,49 @@ func TestMigrateFromVersion1KeepsDataAndScopesKeys(t *testing.T) {
 }
 
 func TestKeyLookupUsesIndex(t *testing.T) {
+	s := openEmpty(t)
+	if got := queryPlan(t, s, taskByKeySQL, "shop", "order", "k"); !strings.Contains(got, "USING INDEX tasks_idempotency_key") {
+		t.Errorf("query plan of the key lookup = %q, want it to use tasks_idempotency_key", got)
+	}
+}
+
+func TestDeadLetterQueriesUseIndexes(t *testing.T) {
+	s := openEmpty(t)
+	byTask, _ := deadLetterQuery(store.DeadLetterFilter{TaskID: "t1"})
+	byStatus, _ := deadLetterQuery(store.DeadLetterFilter{Status: store.DeadLetterPending})
+	byBoth, _ := deadLetterQuery(store.DeadLetterFilter{TaskID: "t1", Status: store.DeadLetterPending})
+	for _, tt := range []struct{ what, query, index string }{
+		{"the resolve", resolveDeadLettersSQL, "dead_letters_task"},
+		{"a read by task", byTask, "dead_letters_task"},
+		{"a read by task and status", byBoth, "dead_letters_task"},
+		{"a read by status", byStatus, "dead_letters_status"},
+	} {
+		args := make([]any, strings.Count(tt.query, "?"))
+		for i := range args {
+			args[i] = ""
+		}
+		if got := queryPlan(t, s, tt.query, args...); !strings.Contains(got, "USING INDEX "+tt.index) ||
+			strings.Contains(got, "TEMP B-TREE") {
+			t.Errorf("query plan of %s = %q, want it to use %s without sorting", tt.what, got, tt.index)
+		}
+	}
+}
+
+// openEmpty opens a new store, closed when the test ends.
+func openEmpty(t *testing.T) *Store {
+	t.Helper()
 	s, err := Open(filepath.Join(t.TempDir(), "tasker.db"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
-	rows, err := s.rdb.Query("EXPLAIN QUERY PLAN "+taskByKeySQL, "shop", "order", "k")
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// queryPlan returns the details of SQLite's plan for q, joined by "; ".
+func queryPlan(t *testing.T, s *Store, q string, args ...any) string {
+	t.Helper()
+	rows, err := s.rdb.Query("EXPLAIN QUERY PLAN "+q, args...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +141,8 @@ func TestKeyLookupUsesIndex(t *testing.T) {
 		}
 		plan = append(plan, detail)
 	}
-	if got := strings.Join(plan, "; "); !strings.Contains(got, "USING INDEX tasks_idempotency_key") {
-		t.Errorf("query plan of the key lookup = %q, want it to use tasks_idempotency_key", got)
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
 	}
+	return strings.Join(plan, "; ")
 }

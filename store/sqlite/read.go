@@ -131,44 +131,84 @@ func (s *Store) exists(ctx context.Context, id string) error {
 
 // ListTasks implements store.Store. A Limit below 0 means no limit.
 func (s *Store) ListTasks(ctx context.Context, f store.Filter) ([]store.Task, error) {
-	if s.closed.Load() {
-		return nil, s.fail("list tasks", store.ErrClosed)
-	}
 	q, args := listQuery(f)
-	rows, err := s.rdb.QueryContext(ctx, q, args...)
-	tasks, err := collect(rows, err, scanTask)
-	if err != nil {
-		return nil, s.fail("list tasks", err)
-	}
-	return tasks, nil
+	return readRows(ctx, s, "list tasks", q, args, scanTask)
 }
 
 // listQuery returns the query selecting the tasks f matches, in creation
 // order, and its arguments.
 func listQuery(f store.Filter) (string, []any) {
-	var where []string
-	var args []any
-	if f.Namespace != "" {
-		where, args = append(where, "namespace = ?"), append(args, f.Namespace)
-	}
-	if f.Name != "" {
-		where, args = append(where, "name = ?"), append(args, f.Name)
-	}
+	var sel selection
+	sel.equal("namespace", f.Namespace)
+	sel.equal("name", f.Name)
 	if len(f.States) > 0 {
-		where = append(where, "state IN (?"+strings.Repeat(", ?", len(f.States)-1)+")")
+		sel.where = append(sel.where, "state IN (?"+strings.Repeat(", ?", len(f.States)-1)+")")
 		for _, st := range f.States {
-			args = append(args, st)
+			sel.args = append(sel.args, st)
 		}
 	}
-	q := `SELECT ` + taskColumns + ` FROM tasks`
-	if len(where) > 0 {
-		q += ` WHERE ` + strings.Join(where, " AND ")
+	return sel.query(`SELECT `+taskColumns+` FROM tasks`, f.Limit)
+}
+
+// DeadLetters implements store.Store. A Limit below 0 means no limit.
+func (s *Store) DeadLetters(ctx context.Context, f store.DeadLetterFilter) ([]store.DeadLetter, error) {
+	q, args := deadLetterQuery(f)
+	return readRows(ctx, s, "dead letters", q, args, scanDeadLetter)
+}
+
+// deadLetterQuery returns the query selecting the dead-letter entries f
+// matches, in insertion order, and its arguments.
+func deadLetterQuery(f store.DeadLetterFilter) (string, []any) {
+	var sel selection
+	sel.equal("task_id", f.TaskID)
+	status := "status"
+	if f.TaskID != "" {
+		status = "+status" // a task has few entries: use its index, not status's (see resolveDeadLettersSQL)
+	}
+	sel.equal(status, f.Status)
+	return sel.query(`SELECT `+deadLetterColumns+` FROM dead_letters`, f.Limit)
+}
+
+// selection gathers the conditions of a filtered read and their arguments.
+type selection struct {
+	where []string
+	args  []any
+}
+
+// equal adds the condition column = value, unless value is empty.
+func (sel *selection) equal(column, value string) {
+	if value != "" {
+		sel.where, sel.args = append(sel.where, column+" = ?"), append(sel.args, value)
+	}
+}
+
+// query returns selectFrom with the conditions, ordered by seq and, when
+// limit is above 0, limited to that many rows; and its arguments.
+func (sel *selection) query(selectFrom string, limit int) (string, []any) {
+	q, args := selectFrom, sel.args
+	if len(sel.where) > 0 {
+		q += ` WHERE ` + strings.Join(sel.where, " AND ")
 	}
 	q += ` ORDER BY seq`
-	if f.Limit > 0 {
-		q, args = q+` LIMIT ?`, append(args, f.Limit)
+	if limit > 0 {
+		q, args = q+` LIMIT ?`, append(args, limit)
 	}
 	return q, args
+}
+
+// readRows is the read of operation op that runs query q with args on the
+// read pool and scans each row with scan.
+func readRows[T any](ctx context.Context, s *Store, op, q string, args []any,
+	scan func(scanner) (T, error)) ([]T, error) {
+	if s.closed.Load() {
+		return nil, s.fail(op, store.ErrClosed)
+	}
+	rows, err := s.rdb.QueryContext(ctx, q, args...)
+	out, err := collect(rows, err, scan)
+	if err != nil {
+		return nil, s.fail(op, err)
+	}
+	return out, nil
 }
 
 // collect scans every row of a query with scan.

@@ -14,8 +14,9 @@
 // without savepoints first; if a request fails, it rolls the transaction
 // back and runs the batch again with a savepoint per request.) Callers
 // therefore never see SQLITE_BUSY from each other, and many concurrent
-// writers share one fsync. Reads (Task, Steps, Transitions, ListTasks) use
-// a separate pool of read-only connections and never wait for the writer.
+// writers share one fsync. Reads (Task, Steps, Transitions, ListTasks,
+// DeadLetters) use a separate pool of read-only connections and never wait
+// for the writer.
 //
 // A write is durable when its call returns, to the level Options.Synchronous
 // states. The ctx of a write bounds the wait: if it is done before the

@@ -27,6 +27,12 @@ const (
 		WHERE id = ? AND state = ?`
 	insertTransitionSQL = `INSERT INTO transitions (task_id, step, from_state, to_state,
 		attempt, at, actor, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
+	insertDeadLetterSQL = `INSERT INTO dead_letters (id, task_id, reason, message, status,
+		created_at, resolved_at, resolved_by, resolution) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	// The unary + keeps SQLite from choosing the index on status, which
+	// holds every pending entry, over the one on task_id.
+	resolveDeadLettersSQL = `UPDATE dead_letters SET status = ?, resolved_at = ?, resolved_by = ?,
+		resolution = ? WHERE task_id = ? AND +status = ?`
 	stepStateSQL = `SELECT state, attempts FROM steps WHERE task_id = ? AND name = ?`
 	taskStateSQL = `SELECT state FROM tasks WHERE id = ?`
 )
@@ -103,6 +109,7 @@ type writeStmts struct {
 
 	taskByKey, insertTask, insertStep, updateStep *stmt
 	updateTask, insertTransition                  *stmt
+	insertDeadLetter, resolveDeadLetters          *stmt
 	stepState, taskState                          *stmt
 
 	begin, commit, rollback          *stmt
@@ -120,6 +127,7 @@ func prepareWrites(conn driver.Conn) (*writeStmts, error) {
 		{&ws.taskByKey, taskByKeySQL}, {&ws.insertTask, insertTaskSQL},
 		{&ws.insertStep, insertStepSQL}, {&ws.updateStep, updateStepSQL},
 		{&ws.updateTask, updateTaskSQL}, {&ws.insertTransition, insertTransitionSQL},
+		{&ws.insertDeadLetter, insertDeadLetterSQL}, {&ws.resolveDeadLetters, resolveDeadLettersSQL},
 		{&ws.stepState, stepStateSQL}, {&ws.taskState, taskStateSQL},
 		{&ws.begin, "BEGIN IMMEDIATE"}, {&ws.commit, "COMMIT"}, {&ws.rollback, "ROLLBACK"},
 		{&ws.savepoint, "SAVEPOINT request"}, {&ws.release, "RELEASE request"},
@@ -212,6 +220,32 @@ func (ws *writeStmts) applyOne(i int, c store.Change) error {
 		int64(tr.Attempt), nanos(tr.At), tr.By, tr.Reason)
 	if err != nil {
 		return fmt.Errorf("change %d: transition: %w", i, err)
+	}
+	return ws.deadLetters(i, c)
+}
+
+// deadLetters carries out the dead-letter operations of change i, a task
+// change whose compare-and-swap has succeeded, in its transaction: it
+// resolves the task's pending entries, then adds c's own.
+func (ws *writeStmts) deadLetters(i int, c store.Change) error {
+	if c.ResolveDeadLetters {
+		_, err := ws.resolveDeadLetters.run(store.DeadLetterResolved, nanos(c.At), c.By, c.Reason,
+			c.TaskID, store.DeadLetterPending)
+		if err != nil {
+			return fmt.Errorf("change %d: resolve dead letters: %w", i, err)
+		}
+	}
+	d := c.DeadLetter
+	if d == nil {
+		return nil
+	}
+	_, err := ws.insertDeadLetter.run(d.ID, d.TaskID, d.Reason, d.Message, d.Status,
+		nanos(d.CreatedAt), nanos(d.ResolvedAt), d.ResolvedBy, d.Resolution)
+	if isUnique(err) {
+		return record.Conflict(i, c, "dead-letter ID %q is taken", d.ID)
+	}
+	if err != nil {
+		return fmt.Errorf("change %d: dead letter: %w", i, err)
 	}
 	return nil
 }
