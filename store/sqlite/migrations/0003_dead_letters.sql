@@ -1,4 +1,4 @@
--- 0004: the dead-letter list: tasks set aside for an operator, and why.
+-- 0003: the dead-letter list: tasks set aside for an operator, and why.
 -- An entry is added and resolved by task changes (store.Change.DeadLetter,
 -- store.Change.ResolveDeadLetters), in the same transaction.
 
