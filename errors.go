@@ -58,6 +58,9 @@ var (
 	// Such a task is set aside in error, with code CodeTemplateMismatch.
 	ErrTemplateMismatch = errors.New("tasker: stored task does not match its template")
 
+	// ErrTaskStale is the cancellation cause of a handler's context when its
+	// task went stale by its template's lifecycle and is ended in error.
+	ErrTaskStale = errors.New("tasker: task stale")
 	// ErrStepTimeout is the cancellation cause of a handler's context when
 	// the step's timeout expires.
 	ErrStepTimeout = errors.New("tasker: step timed out")
@@ -80,6 +83,7 @@ const (
 	CodeTimeout       = "TIMEOUT"         // the step's timeout expired
 	CodeTaskDeadline  = "TASK_DEADLINE"   // the task's deadline passed, or passed before the step ran
 	CodeResultSchema  = "RESULT_SCHEMA"   // the result broke the step's result_schema
+	CodeStale         = "STALE"           // the task went stale by its lifecycle; on its steps cut short and its end
 	CodeUnknownMethod = "UNKNOWN_METHOD"  // a Methods handler has no handler for the step's method
 	// CodeInterrupted is the code of an attempt that was in progress when
 	// its engine stopped or died; recovery counts it as a retryable failure.

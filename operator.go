@@ -100,6 +100,7 @@ func (e *Engine) Retry(ctx context.Context, id string, a Action) error {
 	}
 	now := time.Now()
 	start := a.moveTask(rec, TaskInProgress, now)
+	start.ResolveDeadLetters = true
 	if !rec.Deadline.IsZero() {
 		start.Deadline = now.Add(rec.Deadline.Sub(rec.CreatedAt))
 	}
@@ -158,7 +159,9 @@ func (e *Engine) Resolve(ctx context.Context, id, step string, result any, a Act
 		return fmt.Errorf("tasker: resolve: task %s: %w: %q", id, ErrStepNotFound, step)
 	}
 	if failing == 0 {
-		changes = append(changes, a.moveTask(rec, TaskInProgress, now))
+		resume := a.moveTask(rec, TaskInProgress, now)
+		resume.ResolveDeadLetters = true
+		changes = append(changes, resume)
 	}
 	return e.reopen(ctx, rec, changes)
 }

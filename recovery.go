@@ -87,16 +87,22 @@ func (e *Engine) setAside(rec store.Task, steps []store.Step, why error) error {
 	return nil
 }
 
-// matches returns an error wrapping ErrTemplateMismatch unless steps are
-// exactly t's steps, by name.
+// matches returns an error wrapping ErrTemplateMismatch unless steps could
+// be a task of t's: each is one of t's steps, and every step a task has from
+// its start is there (the others are created by decisions).
 func (t *Template) matches(steps []store.Step) error {
-	if len(steps) != len(t.Steps) {
-		return fmt.Errorf("%w: stored %d steps, template %s has %d", ErrTemplateMismatch, len(steps), t, len(t.Steps))
-	}
+	stored := 0
 	for _, s := range steps {
-		if t.Step(s.Name) == nil {
+		spec := t.Step(s.Name)
+		if spec == nil {
 			return fmt.Errorf("%w: stored step %q is not in template %s", ErrTemplateMismatch, s.Name, t)
 		}
+		if spec.atStart {
+			stored++
+		}
+	}
+	if want := t.atStart(); stored != want {
+		return fmt.Errorf("%w: stored %d of the steps a task starts with, template %s has %d", ErrTemplateMismatch, stored, t, want)
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package tasker
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"slices"
 	"sync"
 	"time"
@@ -32,6 +33,7 @@ type run struct {
 	specs    []*StepSpec // the task's steps; a run may gain steps later
 	input    json.RawMessage
 	deadline time.Time // zero when none
+	created  time.Time // when the task was submitted
 	ctx      context.Context
 	cancel   context.CancelCauseFunc
 	done     chan struct{} // closed when the engine stops driving the task
@@ -42,14 +44,18 @@ type run struct {
 	mu        sync.Mutex
 	state     TaskState
 	steps     []stepRun
-	left      int     // steps not done
-	inflight  int     // turns in flight: a beginning, attempts, writes not yet durable
-	failed    bool    // a step failed for good, or the deadline passed
-	expired   bool    // the deadline passed
-	cancelled *Action // set when an operator cancelled the task
-	ended     bool    // the task's final state is decided
-	err       error   // why the engine stopped driving it early; nil when it ended
-	timer     *timer  // the deadline's, stopped on release
+	left      int       // steps not done
+	inflight  int       // turns in flight: a beginning, attempts, writes not yet durable
+	failed    bool      // a step failed for good, or the task was cut short
+	cut       *cutoff   // why the task was cut short (deadline, staleness); nil when not
+	exhausted string    // set when a step failed for good after retryable failures
+	reported  bool      // staleness that only reports was reported
+	progress  time.Time // when a step last changed state (or the task was created or adopted)
+	cancelled *Action   // set when an operator cancelled the task
+	ended     bool      // the task's final state is decided
+	released  bool      // the engine stopped driving the task: done is closed
+	err       error     // why the engine stopped driving it early; nil when it ended
+	timer     *timer    // the deadline's, stopped on release
 }
 
 type stepRun struct {
@@ -59,6 +65,19 @@ type stepRun struct {
 	result   json.RawMessage
 	fail     *store.Failure
 	nextAt   time.Time
+	since    time.Time // when the step entered its state; zero: not since this run began
+	presence presence  // created (stored), or still undecided or never created by a decision
+	picked   bool      // its decision parent chose it
+}
+
+// cutoff says why a task is cut short before its steps ran: its deadline
+// passed, or it went stale. The steps that will not run end in error with
+// its code, and the task's end carries its reason and, when set, a
+// dead-letter entry.
+type cutoff struct {
+	code, message, reason string
+	cause                 error // the handlers' contexts' cancellation cause
+	deadLetter            *store.DeadLetter
 }
 
 // effects is what follows from an event on a run. The scheduler carries
@@ -80,12 +99,15 @@ var none = effects{retry: -1}
 // newRun returns the run of a task as stored at submission: every step
 // pending, waiting for all of its dependencies. Its handlers' contexts
 // derive from parent.
-func newRun(parent context.Context, id string, t *Template, input json.RawMessage, deadline time.Time) *run {
-	r := &run{id: id, tmpl: t, specs: t.Steps, input: input, deadline: deadline, done: make(chan struct{}),
-		state: TaskPending, steps: make([]stepRun, len(t.Steps)), left: len(t.Steps)}
+func newRun(parent context.Context, id string, t *Template, input json.RawMessage, created, deadline time.Time) *run {
+	r := &run{id: id, tmpl: t, specs: t.Steps, input: input, created: created, deadline: deadline, done: make(chan struct{}),
+		state: TaskPending, steps: make([]stepRun, len(t.Steps)), left: len(t.Steps), progress: created}
 	r.ctx, r.cancel = context.WithCancelCause(parent)
 	for i, sp := range t.Steps {
 		r.steps[i] = stepRun{state: StepPending, waiting: len(sp.deps)}
+		if !sp.atStart {
+			r.steps[i].presence = undecided
+		}
 	}
 	return r
 }
@@ -161,8 +183,18 @@ func (r *run) outcome(i int, claim store.Change, out outcome, now time.Time, buf
 	rec, delay := r.outcomeChange(i, claim.Attempt, claim.Error, out, now)
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	var plan []presence
+	if r.specs[i].Type == StepDecision && rec.To == string(StepComplete) {
+		plan, rec = r.planDecision(i, rec)
+	}
 	buf = append(buf[:0], rec)
 	ready := r.apply(i, rec)
+	if plan != nil {
+		var made []work
+		buf, made = r.decide(plan, now, buf)
+		r.inflight += len(made)
+		ready = append(ready, made...)
+	}
 	eff := effects{writes: buf, work: ready, retry: -1, settle: true}
 	switch {
 	case rec.To == string(StepWaitingForRetry):
@@ -181,6 +213,130 @@ func (r *run) outcome(i int, claim store.Change, out outcome, now time.Time, buf
 		eff.settle = false
 	}
 	return eff
+}
+
+// planDecision works out what decision step i's result creates, before
+// its completion rec is applied: the presence every step will have. A
+// result that is no valid decision turns rec into a non-retryable failure,
+// DECISION_INVALID, and there is no plan. Called with mu held.
+func (r *run) planDecision(i int, rec store.Change) ([]presence, store.Change) {
+	chosen, err := r.tmpl.chosen(r.specs[i], rec.Result)
+	var plan []presence
+	if err == nil {
+		plan, err = r.plan(i, chosen)
+	}
+	if err != nil {
+		rec.To, rec.Result = string(StepFailed), nil
+		rec.Error = &store.Failure{Message: err.Error(), Type: string(ErrorHandler), Code: CodeDecisionInvalid, Attempt: rec.Attempt}
+	}
+	return plan, rec
+}
+
+// plan returns the presence of every step once decision d, done, chose
+// chosen: its chosen dependents are picked, the others are never created,
+// and every undecided step downstream is settled in turn. It is an error
+// when that creates more than MaxStepsPerDecision steps. Called with mu held.
+func (r *run) plan(d int, chosen []int) ([]presence, error) {
+	p := make([]presence, len(r.steps))
+	for i := range r.steps {
+		p[i] = r.steps[i].presence
+	}
+	picked := func(i int) bool { return r.steps[i].picked || slices.Contains(chosen, i) }
+	made := 0
+	for _, i := range r.tmpl.topo {
+		if p[i] == undecided {
+			if p[i] = r.evaluate(i, d, p, picked); p[i] == created {
+				made++
+			}
+		}
+	}
+	if made > MaxStepsPerDecision {
+		return nil, fmt.Errorf("decision step %q would create %d steps, over %d", r.specs[d].Name, made, MaxStepsPerDecision)
+	}
+	for _, c := range chosen {
+		if p[c] != created {
+			return nil, fmt.Errorf("decision step %q chose %q, which cannot run: a step it depends on is never created (%s)",
+				r.specs[d].Name, r.specs[c].Name, r.tmpl.stepNames(r.specs[c].deps))
+		}
+	}
+	for _, c := range chosen {
+		r.steps[c].picked = true // chosen is valid: keep the choice for recovery's replay
+	}
+	return p, nil
+}
+
+// evaluate returns the presence undecided step i has given the presences
+// p of the steps before it, with step d done: it waits while its decision
+// has not run or an upstream step is undecided; a standard step exists
+// when all its dependencies do, a deferred convergence when any of them
+// does. Called with mu held.
+func (r *run) evaluate(i, d int, p []presence, picked func(int) bool) presence {
+	s := r.specs[i]
+	if j := s.decisionParent; j >= 0 {
+		switch {
+		case j != d && !r.steps[j].state.Done():
+			return undecided
+		case !picked(i):
+			return never
+		}
+	}
+	var yes, no, maybe int
+	for _, dep := range s.deps {
+		switch p[dep] {
+		case created:
+			yes++
+		case never:
+			no++
+		default:
+			maybe++
+		}
+	}
+	switch {
+	case maybe > 0:
+		return undecided
+	case s.Type == StepDeferredConvergence && yes > 0, s.Type != StepDeferredConvergence && no == 0:
+		return created
+	}
+	return never
+}
+
+// decide carries out plan, the presences a decision's outcome decided: the
+// steps it creates are appended to writes as changes that create them, and
+// those whose dependencies are done are returned as ready work, for the
+// caller to count in flight. Called with mu held, after the decision's
+// completion was applied.
+func (r *run) decide(plan []presence, now time.Time, writes []store.Change) ([]store.Change, []work) {
+	var ready []work
+	for _, i := range r.tmpl.topo {
+		st := &r.steps[i]
+		switch {
+		case st.presence != undecided || plan[i] == undecided:
+			continue
+		case plan[i] == never:
+			st.presence = never
+			r.left--
+			continue
+		}
+		st.presence, st.waiting, st.since = created, r.unfinished(i), now
+		writes = append(writes, store.Change{TaskID: r.id, Step: r.specs[i].Name, To: string(StepPending),
+			Position: i, At: now})
+		if st.waiting == 0 && !r.halted() {
+			ready = append(ready, work{r: r, step: i})
+		}
+	}
+	return writes, ready
+}
+
+// unfinished counts the dependencies of step i that it waits for: those
+// that exist and are not done. Called with mu held.
+func (r *run) unfinished(i int) int {
+	n := 0
+	for _, d := range r.specs[i].deps {
+		if st := r.steps[d]; st.presence == created && !st.state.Done() {
+			n++
+		}
+	}
+	return n
 }
 
 // outcomeChange returns the change that records an attempt's outcome and,
@@ -254,16 +410,77 @@ func (r *run) cancelBy(a Action, now time.Time) (effects, bool) {
 // handlers' contexts are cancelled (they fail as timeouts), and once none
 // runs the task ends in error.
 func (r *run) expire(now time.Time) effects {
+	return r.cutShort(now, &cutoff{code: CodeTaskDeadline, message: "the task's deadline passed before the step ran",
+		reason: "task deadline exceeded", cause: ErrTaskDeadline})
+}
+
+// cutShort ends the task early, in error, for c's reason: nothing new
+// starts, running handlers' contexts are cancelled with c's cause, and once
+// none runs the task ends, with every step that did not run.
+func (r *run) cutShort(now time.Time, c *cutoff) effects {
 	r.mu.Lock()
-	if r.ended {
+	if r.ended || r.cut != nil {
 		r.mu.Unlock()
 		return none
 	}
-	r.failed, r.expired = true, true
+	r.failed, r.cut = true, c
 	eff := r.finish(now)
 	r.mu.Unlock()
-	r.cancel(ErrTaskDeadline)
+	r.cancel(c.cause)
 	return eff
+}
+
+// staleness returns why the task is stale at now by lc's thresholds, and
+// whether that is its max_duration (a timeout), or "" when it is not:
+//   - it has existed longer than max_duration_minutes;
+//   - a step has been in progress longer than max_steps_in_process_minutes;
+//   - with no step in progress, some waiting for a retry, nothing has
+//     changed for longer than max_waiting_for_retry_minutes;
+//   - with steps only pending (waiting for their dependencies or a worker),
+//     nothing has changed for longer than max_waiting_for_dependencies_minutes.
+func (r *run) staleness(now time.Time, lc *Lifecycle) (string, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.halted() {
+		return "", false
+	}
+	if age := now.Sub(r.created); lc.MaxDuration > 0 && age > lc.MaxDuration {
+		return fmt.Sprintf("the task has existed for %s, over max_duration_minutes (%s)", age.Round(time.Second), lc.MaxDuration), true
+	}
+	running, retrying := false, false
+	for i, st := range r.steps {
+		switch st.state {
+		case StepInProgress:
+			if age := now.Sub(st.since); lc.MaxStepsInProcess > 0 && age > lc.MaxStepsInProcess {
+				return fmt.Sprintf("step %s has been in progress for %s, over max_steps_in_process_minutes (%s)",
+					r.specs[i].Name, age.Round(time.Second), lc.MaxStepsInProcess), false
+			}
+			running = true
+		case StepWaitingForRetry:
+			retrying = true
+		}
+	}
+	if running {
+		return "", false // a step runs: the task is not waiting
+	}
+	limit, what := lc.MaxWaitingForDependencies, "waiting for dependencies"
+	if retrying {
+		limit, what = lc.MaxWaitingForRetry, "waiting for a retry"
+	}
+	if idle := now.Sub(r.progress); limit > 0 && idle > limit {
+		return fmt.Sprintf("the task has been %s for %s with no progress, over the limit (%s)", what, idle.Round(time.Second), limit), false
+	}
+	return "", false
+}
+
+// reportOnce reports whether staleness that only reports has not been
+// reported yet for this task, and marks it reported.
+func (r *run) reportOnce() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	first := !r.reported
+	r.reported = true
+	return first
 }
 
 // halted reports whether the task may start nothing new. Called with mu held.
@@ -277,7 +494,7 @@ func (r *run) ready() []work {
 	}
 	var ws []work
 	for i := range r.steps {
-		if st := &r.steps[i]; st.state == StepPending && st.waiting == 0 {
+		if st := &r.steps[i]; st.state == StepPending && st.waiting == 0 && st.presence == created {
 			ws = append(ws, work{r: r, step: i})
 		}
 	}
@@ -291,15 +508,22 @@ func (r *run) apply(i int, ch store.Change) []work {
 	st := &r.steps[i]
 	was := st.state
 	st.state, st.attempts = StepState(ch.To), ch.Attempt
-	st.result, st.fail, st.nextAt = ch.Result, ch.Error, ch.NextAttemptAt
+	st.result, st.fail, st.nextAt, st.since = ch.Result, ch.Error, ch.NextAttemptAt, ch.At
+	r.progress = ch.At
 	switch {
 	case st.state == StepFailed:
 		r.failed = true
+		if ch.Error != nil && ch.Error.Retryable && r.exhausted == "" {
+			r.exhausted = fmt.Sprintf("step %s failed after %d attempts: %s", r.specs[i].Name, ch.Attempt, ch.Error.Message)
+		}
 	case st.state.Done() && !was.Done():
 		r.left--
 		var ws []work
 		for _, d := range r.specs[i].dependents {
 			dep := &r.steps[d]
+			if dep.presence != created {
+				continue // its decision creates it, with its count
+			}
 			dep.waiting--
 			if dep.waiting == 0 && dep.state == StepPending && !r.halted() {
 				ws = append(ws, work{r: r, step: d})
@@ -337,23 +561,38 @@ func (r *run) finish(now time.Time) effects {
 	switch {
 	case to == TaskCancelled:
 		by = *r.cancelled
-	case r.expired && to == TaskFailed:
-		by.Reason = "task deadline exceeded"
+	case r.cut != nil && to == TaskFailed:
+		by.Reason = r.cut.reason
 	}
 	var changes []store.Change
 	for i, st := range r.steps {
-		if (to == TaskCancelled || r.expired) && (st.state == StepPending || st.state == StepWaitingForRetry) {
+		if (to == TaskCancelled || r.cut != nil) && st.presence == created && (st.state == StepPending || st.state == StepWaitingForRetry) {
 			changes = append(changes, r.cutOff(i, to, by, now))
 		}
 	}
-	changes = append(changes, store.Change{TaskID: r.id, From: string(r.state), To: string(to),
-		At: now, By: by.By, Reason: by.Reason})
-	return effects{writes: changes, retry: -1, ends: true}
+	end := store.Change{TaskID: r.id, From: string(r.state), To: string(to), At: now, By: by.By, Reason: by.Reason}
+	if to == TaskFailed {
+		end.DeadLetter = r.deadLetter()
+	}
+	return effects{writes: append(changes, end), retry: -1, ends: true}
+}
+
+// deadLetter returns the dead-letter entry a task ending in error gets, or
+// nil: one for staleness that asks for it, and one for a step that ran out
+// of attempts, as Tasker records exhausted retries. Called with mu held.
+func (r *run) deadLetter() *store.DeadLetter {
+	switch {
+	case r.cut != nil:
+		return r.cut.deadLetter
+	case r.exhausted != "":
+		return &store.DeadLetter{Reason: DeadLetterRetriesExhausted, Message: r.exhausted}
+	}
+	return nil
 }
 
 // cutOff returns the change that ends step i, which has not run, with its
-// task: cancelled with a cancelled task, in error (code TASK_DEADLINE) with
-// a task past its deadline, so that Retry runs it again and Resolve may
+// task: cancelled with a cancelled task, in error (code TASK_DEADLINE or
+// STALE) with a task cut short, so that Retry runs it again and Resolve may
 // resolve it. Called with mu held.
 func (r *run) cutOff(i int, task TaskState, by Action, now time.Time) store.Change {
 	st := r.steps[i]
@@ -361,8 +600,7 @@ func (r *run) cutOff(i int, task TaskState, by Action, now time.Time) store.Chan
 		To: string(StepCancelled), Attempt: st.attempts, Error: st.fail, At: now, By: by.By, Reason: by.Reason}
 	if task == TaskFailed {
 		ch.To = string(StepFailed)
-		ch.Error = &store.Failure{Message: "the task's deadline passed before the step ran", Type: string(ErrorTimeout),
-			Code: CodeTaskDeadline, Attempt: st.attempts}
+		ch.Error = &store.Failure{Message: r.cut.message, Type: string(ErrorTimeout), Code: r.cut.code, Attempt: st.attempts}
 	}
 	return ch
 }
@@ -387,8 +625,11 @@ func (r *run) watch(t *timer) {
 // for the scheduler to stop.
 func (r *run) release(err error) *timer {
 	r.mu.Lock()
-	r.ended = true
-	r.err = err
+	if r.released {
+		r.mu.Unlock()
+		return nil // two turns of the task gave it up at once
+	}
+	r.ended, r.released, r.err = true, true, err
 	t := r.timer
 	r.mu.Unlock()
 	r.cancel(errTaskEnded)
@@ -493,12 +734,15 @@ func restore(parent context.Context, rec store.Task, steps []store.Step, t *Temp
 	if err := t.matches(steps); err != nil {
 		return nil, nil, err
 	}
-	r := newRun(parent, rec.ID, t, rec.Context, rec.Deadline)
-	r.state = TaskState(rec.State)
+	r := newRun(parent, rec.ID, t, rec.Context, rec.CreatedAt, rec.Deadline)
+	r.state, r.progress = TaskState(rec.State), now
+	for i := range r.steps { // a step the store lacks is undecided, until replayed
+		r.steps[i] = stepRun{state: StepPending, presence: undecided}
+	}
 	for _, s := range steps {
 		i := t.Step(s.Name).index
 		r.steps[i] = stepRun{state: StepState(s.State), attempts: s.Attempts,
-			result: s.Result, fail: s.Error, nextAt: s.NextAttemptAt}
+			result: s.Result, fail: s.Error, nextAt: s.NextAttemptAt, since: s.UpdatedAt}
 		switch st := r.steps[i].state; {
 		case st.Done():
 			r.left--
@@ -506,14 +750,12 @@ func restore(parent context.Context, rec store.Task, steps []store.Step, t *Temp
 			r.failed = true
 		}
 	}
-	for i := range r.steps { // every step was loaded, waiting for nothing
-		for _, d := range r.specs[i].deps {
-			if !r.steps[d].state.Done() {
-				r.steps[i].waiting++
-			}
+	cut := r.replayDecisions(now)
+	for i := range r.steps {
+		if r.steps[i].presence == created {
+			r.steps[i].waiting = r.unfinished(i)
 		}
 	}
-	var cut []store.Change
 	for i, st := range r.steps {
 		if st.state == StepInProgress {
 			ch := r.interrupted(i, now)
@@ -522,6 +764,37 @@ func restore(parent context.Context, rec store.Task, steps []store.Step, t *Temp
 		}
 	}
 	return r, cut, nil
+}
+
+// replayDecisions settles the presence of the steps a restored task lacks,
+// reading the completed decisions' choices back from their results (one
+// resolved by an operator with a result that is no decision chose none),
+// and returns the changes that create the steps the choices call for but
+// the store lacks: those of a decision an operator resolved.
+func (r *run) replayDecisions(now time.Time) []store.Change {
+	if !r.tmpl.dynamic {
+		return nil
+	}
+	for _, i := range r.tmpl.topo {
+		if st := r.steps[i]; r.specs[i].Type == StepDecision && st.presence == created && st.state.Done() {
+			chosen, _ := r.tmpl.chosen(r.specs[i], st.result)
+			for _, c := range chosen {
+				r.steps[c].picked = true
+			}
+		}
+	}
+	p := make([]presence, len(r.steps))
+	for i := range r.steps {
+		p[i] = r.steps[i].presence
+	}
+	picked := func(i int) bool { return r.steps[i].picked }
+	for _, i := range r.tmpl.topo {
+		if p[i] == undecided {
+			p[i] = r.evaluate(i, -1, p, picked)
+		}
+	}
+	changes, _ := r.decide(p, now, nil)
+	return changes
 }
 
 // interrupted returns the change that ends an attempt cut short by a stop or

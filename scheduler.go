@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -25,6 +27,8 @@ type scheduler struct {
 	handlers    *registry
 	workers     int
 	stepTimeout time.Duration // for steps without timeout_seconds; 0 = none
+	staleEvery  time.Duration    // how often staleness is checked
+	clock       func() time.Time // the staleness check's clock
 
 	handlerCtx context.Context // parent of every handler's context
 	cancel     context.CancelCauseFunc
@@ -62,6 +66,7 @@ type timer struct{ t *time.Timer }
 func newScheduler(st store.Store, log *zap.Logger, h *registry, cfg Config) *scheduler {
 	s := &scheduler{
 		st: st, log: log, handlers: h, workers: cfg.Workers, stepTimeout: cfg.StepTimeout,
+		staleEvery: cfg.StalenessInterval, clock: cfg.Clock,
 		runs:    make(map[string]*run),
 		timers:  make(map[*timer]struct{}),
 		started: make(chan struct{}),
@@ -76,10 +81,11 @@ func newScheduler(st store.Store, log *zap.Logger, h *registry, cfg Config) *sch
 // recovered tasks are adopted before it, so that no Wait misses its run.
 func (s *scheduler) start() {
 	close(s.started)
-	s.wg.Add(s.workers)
+	s.wg.Add(s.workers + 1)
 	for range s.workers {
 		go s.work()
 	}
+	go s.watchStaleness(s.staleEvery, s.clock)
 }
 
 // isStarted reports whether start has run.
@@ -134,8 +140,8 @@ func (s *scheduler) stop(ctx context.Context, cancelNow bool) bool {
 const stopGrace = 100 * time.Millisecond
 
 // add drives task id, just stored, and queues its beginning.
-func (s *scheduler) add(id string, t *Template, input json.RawMessage, deadline time.Time) {
-	r := newRun(s.handlerCtx, id, t, input, deadline)
+func (s *scheduler) add(id string, t *Template, input json.RawMessage, created, deadline time.Time) {
+	r := newRun(s.handlerCtx, id, t, input, created, deadline)
 	s.adoptMu.Lock()
 	defer s.adoptMu.Unlock()
 	if s.drive(r) {
@@ -188,6 +194,13 @@ func (s *scheduler) drive(r *run) bool {
 		r.watch(s.after(time.Until(r.deadline), func() { s.carry(r, r.expire(time.Now())) }))
 	}
 	return true
+}
+
+// driven returns the runs this engine drives now.
+func (s *scheduler) driven() []*run {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Collect(maps.Values(s.runs))
 }
 
 // lookup returns the run of a task this engine is driving, or nil.

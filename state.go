@@ -29,6 +29,10 @@ const (
 	StepFailed           StepState = "error"             // failed for good
 	StepCancelled        StepState = "cancelled"         // its task was cancelled first
 	StepResolvedManually StepState = "resolved_manually" // an operator resolved it; counts as complete
+	// StepNotCreated is how Get shows a step of the template that the task
+	// does not have: it is downstream of a decision that has not run yet, or
+	// that chose other steps. It is never stored and no move leads to it.
+	StepNotCreated StepState = "not_created"
 )
 
 // transitions is the one table of legal state changes, for tasks and steps
@@ -38,6 +42,7 @@ var transitions = map[string][]string{
 	"task:" + string(TaskInProgress): {string(TaskComplete), string(TaskFailed), string(TaskCancelled)},
 	"task:" + string(TaskFailed):     {string(TaskInProgress)}, // Retry, Resolve
 
+	"step:":                               {string(StepPending)}, // created by a decision
 	"step:" + string(StepPending):         {string(StepInProgress), string(StepCancelled), string(StepFailed)}, // failed: the deadline passed first
 	"step:" + string(StepInProgress):      {string(StepComplete), string(StepWaitingForRetry), string(StepFailed), string(StepCancelled)},
 	"step:" + string(StepWaitingForRetry): {string(StepInProgress), string(StepCancelled), string(StepFailed)},

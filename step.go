@@ -284,6 +284,8 @@ func outcomeOf(ctx context.Context, v any, err error, timeout time.Duration) (ou
 			Type: string(ErrorTimeout), Code: CodeTimeout, Retryable: true}
 	case err != nil && errors.Is(cause, ErrTaskDeadline):
 		out.fail = &store.Failure{Message: "task deadline exceeded", Type: string(ErrorTimeout), Code: CodeTaskDeadline}
+	case err != nil && errors.Is(cause, ErrTaskStale):
+		out.fail = &store.Failure{Message: "the task went stale", Type: string(ErrorTimeout), Code: CodeStale}
 	case err != nil:
 		out.fail, out.retryAfter = failureOf(err)
 	default:

@@ -198,7 +198,24 @@ func taskView(rec store.Task, steps []store.Step, trail []store.Transition, tmpl
 		index[s.Name] = i
 	}
 	t.layOutTrails(trail, index)
+	if tmpl != nil && len(steps) < len(tmpl.Steps) {
+		t.Steps = withNotCreated(t.Steps, index, tmpl)
+	}
 	return t
+}
+
+// withNotCreated returns steps, the task's stored steps, with the template's
+// steps the task does not have, StepNotCreated, each at its template place.
+func withNotCreated(steps []Step, index map[string]int, tmpl *Template) []Step {
+	out := make([]Step, 0, len(tmpl.Steps))
+	for _, spec := range tmpl.Steps {
+		if i, ok := index[spec.Name]; ok {
+			out = append(out, steps[i])
+		} else {
+			out = append(out, Step{Name: spec.Name, State: StepNotCreated, MaxAttempts: spec.Retry.Attempts()})
+		}
+	}
+	return out
 }
 
 // layOutTrails sorts trail into the task's and each step's Transitions,

@@ -50,6 +50,14 @@ type Config struct {
 	// overrides for it (Template.ForEnvironment). "", the default, applies
 	// none.
 	Environment string
+	// StalenessInterval is how often the engine checks its running tasks
+	// against their templates' lifecycle thresholds. Zero means
+	// DefaultStalenessInterval; negative is an error.
+	StalenessInterval time.Duration
+	// Clock is the time the staleness check reads. Nil means time.Now;
+	// tests pass a clock they move, so that thresholds of minutes pass at
+	// once.
+	Clock func() time.Time
 }
 
 func (c *Config) withDefaults() (Config, error) {
@@ -63,8 +71,17 @@ func (c *Config) withDefaults() (Config, error) {
 	if out.StepTimeout < 0 {
 		return out, fmt.Errorf("tasker: Config.StepTimeout must not be negative, got %s", out.StepTimeout)
 	}
+	if out.StalenessInterval < 0 {
+		return out, fmt.Errorf("tasker: Config.StalenessInterval must not be negative, got %s", out.StalenessInterval)
+	}
 	if out.Workers == 0 {
 		out.Workers = DefaultWorkers
+	}
+	if out.StalenessInterval == 0 {
+		out.StalenessInterval = DefaultStalenessInterval
+	}
+	if out.Clock == nil {
+		out.Clock = time.Now
 	}
 	if out.Logger == nil {
 		out.Logger = zap.NewNop()
@@ -133,7 +150,7 @@ func (e *Engine) AddTemplates(ts ...*Template) error {
 	seen := make(map[string]bool)
 	var errs []error
 	for _, t := range ts {
-		errs = append(errs, t.unsupported())
+		errs = append(errs, t.unsupported(), t.checkDecisions())
 		if seen[t.String()] || e.template(t.Namespace, t.Name, t.Version) != nil {
 			errs = append(errs, fmt.Errorf("%w: %s (%s)", ErrDuplicateTemplate, t, t.Source))
 		}
@@ -301,7 +318,7 @@ func (e *Engine) Submit(ctx context.Context, req SubmitRequest) (string, error) 
 	switch {
 	case state != engineStarted: // Start recovers it
 	case created:
-		e.sched.add(id, t, input, task.Deadline)
+		e.sched.add(id, t, input, task.CreatedAt, task.Deadline)
 	default: // an earlier Submit's task: make sure it runs
 		if _, err := e.adopt(ctx, id); err != nil {
 			return id, fmt.Errorf("tasker: submit %s: resume task %s: %w", t, id, err)
@@ -386,9 +403,11 @@ func newTaskRecords(t *Template, req SubmitRequest, input json.RawMessage, now t
 	if req.Timeout > 0 {
 		task.Deadline = now.Add(req.Timeout)
 	}
-	steps := make([]store.Step, len(t.Steps))
+	steps := make([]store.Step, 0, len(t.Steps))
 	for i, s := range t.Steps {
-		steps[i] = store.Step{TaskID: task.ID, Name: s.Name, Position: i, State: string(StepPending), UpdatedAt: now}
+		if s.atStart { // the others are created by the decisions upstream of them
+			steps = append(steps, store.Step{TaskID: task.ID, Name: s.Name, Position: i, State: string(StepPending), UpdatedAt: now})
+		}
 	}
 	return task, steps
 }

@@ -62,6 +62,8 @@ type Template struct {
 
 	schema       *gojsonschema.Schema                   // compiled InputSchema; nil when absent
 	byName       map[string]int                         // step name → index in Steps
+	topo         []int                                  // step indexes, dependencies first
+	dynamic      bool                                   // some step is created by a decision
 	environments map[string][]templatefile.StepOverride // environments block, by name
 }
 
@@ -109,6 +111,9 @@ type StepSpec struct {
 	index      int   // position in Template.Steps
 	deps       []int // indexes of Dependencies, in the same order
 	dependents []int // indexes of the steps that depend on this one, ascending
+
+	decisionParent int  // index of the decision step this one depends on; -1 when none
+	atStart        bool // a new task has this step: it is not downstream of a decision
 }
 
 // ParseTemplate parses and validates one YAML task template. The file name is
@@ -157,6 +162,7 @@ func newTemplate(f *templatefile.File) *Template {
 	for i, s := range f.Steps {
 		t.Steps[i] = newStepSpec(s)
 	}
+	t.analyze()
 	return t
 }
 
@@ -210,7 +216,7 @@ func convertAll[T, U any](xs []T, f func(T) U) []U {
 func (t *Template) unsupported() error {
 	var errs []error
 	for _, s := range t.Steps {
-		if s.Type != StepStandard {
+		if s.Type == StepBatchable || s.Type == StepBatchWorker {
 			errs = append(errs, fmt.Errorf("%w: %s (%s): step %q has type %s, which the engine cannot run",
 				ErrNotSupported, t, t.Source, s.Name, s.Type))
 		}

@@ -98,6 +98,12 @@ type Transition struct {
 // stored attempts equal FromAttempt; a task change (Step == "") only while
 // the task's state is From.
 //
+// A step change with an empty From creates the step, for a running task
+// that gains steps: it applies only while the task exists and has no step
+// of that name, and stores the step with State To, Position, Attempts
+// (Attempt), Result, Error and NextAttemptAt, UpdatedAt At; its transition
+// is recorded from "".
+//
 // For a step change the new values replace the stored ones whole: State (To),
 // Attempts (Attempt), Result, Error and NextAttemptAt; the step's UpdatedAt
 // becomes At. For a task change the state moves, the task's UpdatedAt
@@ -115,6 +121,7 @@ type Change struct {
 	Result        json.RawMessage
 	Error         *Failure
 	NextAttemptAt time.Time
+	Position      int       // a created step's position (see below)
 	Deadline      time.Time // a task change's new deadline; zero keeps the stored one
 	At            time.Time
 	By            string

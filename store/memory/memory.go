@@ -183,9 +183,7 @@ func (s *Store) CreateTask(ctx context.Context, task store.Task, steps []store.S
 }
 
 func newEntry(t store.Task, steps []store.Step) *entry {
-	slices.SortStableFunc(steps, func(a, b store.Step) int {
-		return cmp.Or(cmp.Compare(a.Position, b.Position), cmp.Compare(a.Name, b.Name))
-	})
+	slices.SortStableFunc(steps, byPosition)
 	e := &entry{task: t, steps: steps, index: make(map[string]int, len(steps))}
 	// Room for the usual trail, a claim and an outcome per step and the
 	// task's start and end, in one allocation.
@@ -273,10 +271,34 @@ func unlockAll(entries []*entry) {
 // undo remembers what a change overwrote, so a batch that fails part-way
 // can be rolled back.
 type undo struct {
-	e    *entry
-	step int // -1 for the task
-	task store.Task
-	st   store.Step
+	e       *entry
+	step    int // -1 for the task
+	task    store.Task
+	st      store.Step
+	created bool // the change created the step: undoing removes it
+}
+
+// create adds the step change c creates, in Position order, and returns
+// how to undo it.
+func (e *entry) create(c store.Change) undo {
+	s := store.Step{TaskID: c.TaskID, Name: c.Step, Position: c.Position, State: c.To, Attempts: c.Attempt,
+		Result: c.Result, Error: c.Error, NextAttemptAt: c.NextAttemptAt, UpdatedAt: c.At}
+	k, _ := slices.BinarySearchFunc(e.steps, s, byPosition)
+	e.steps = slices.Insert(e.steps, k, s)
+	e.reindex()
+	return undo{e: e, step: k, created: true}
+}
+
+// reindex rebuilds the name index of e's steps.
+func (e *entry) reindex() {
+	for i, st := range e.steps {
+		e.index[st.Name] = i
+	}
+}
+
+// byPosition orders steps by Position, then Name.
+func byPosition(a, b store.Step) int {
+	return cmp.Or(cmp.Compare(a.Position, b.Position), cmp.Compare(a.Name, b.Name))
 }
 
 // applyAll applies the changes in order, each checked against the state the
@@ -314,7 +336,12 @@ func applyOne(i int, c store.Change, e *entry) (undo, error) {
 		return u, nil
 	}
 	idx, ok := e.index[c.Step]
-	if !ok {
+	switch {
+	case c.From == "" && ok:
+		return undo{}, record.Conflict(i, c, "step already exists")
+	case c.From == "":
+		return e.create(c), nil
+	case !ok:
 		return undo{}, record.Conflict(i, c, "unknown step")
 	}
 	st := &e.steps[idx]
@@ -330,6 +357,12 @@ func applyOne(i int, c store.Change, e *entry) (undo, error) {
 }
 
 func (u undo) restore() {
+	if u.created {
+		delete(u.e.index, u.e.steps[u.step].Name)
+		u.e.steps = slices.Delete(u.e.steps, u.step, u.step+1)
+		u.e.reindex()
+		return
+	}
 	if u.step < 0 {
 		u.e.task = u.task
 		return

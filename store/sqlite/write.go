@@ -20,6 +20,9 @@ const (
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	insertStepSQL = `INSERT INTO steps (task_id, name, position, state, attempts, result,
 		error, next_attempt_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	createStepSQL = `INSERT INTO steps (task_id, name, position, state, attempts, result,
+		error, next_attempt_at, updated_at) SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?
+		WHERE EXISTS (SELECT 1 FROM tasks WHERE id = ?) ON CONFLICT DO NOTHING`
 	updateStepSQL = `UPDATE steps SET state = ?, attempts = ?, result = ?, error = ?,
 		next_attempt_at = ?, updated_at = ?
 		WHERE task_id = ? AND name = ? AND state = ? AND attempts = ?`
@@ -107,10 +110,10 @@ func (s *stmt) close() error {
 type writeStmts struct {
 	conn driver.Conn // the write connection, for tests
 
-	taskByKey, insertTask, insertStep, updateStep *stmt
-	updateTask, insertTransition                  *stmt
-	insertDeadLetter, resolveDeadLetters          *stmt
-	stepState, taskState                          *stmt
+	taskByKey, insertTask, insertStep, createStep, updateStep *stmt
+	updateTask, insertTransition                              *stmt
+	insertDeadLetter, resolveDeadLetters                      *stmt
+	stepState, taskState                                      *stmt
 
 	begin, commit, rollback          *stmt
 	savepoint, release, rollbackToSP *stmt
@@ -125,7 +128,7 @@ func prepareWrites(conn driver.Conn) (*writeStmts, error) {
 		query string
 	}{
 		{&ws.taskByKey, taskByKeySQL}, {&ws.insertTask, insertTaskSQL},
-		{&ws.insertStep, insertStepSQL}, {&ws.updateStep, updateStepSQL},
+		{&ws.insertStep, insertStepSQL}, {&ws.createStep, createStepSQL}, {&ws.updateStep, updateStepSQL},
 		{&ws.updateTask, updateTaskSQL}, {&ws.insertTransition, insertTransitionSQL},
 		{&ws.insertDeadLetter, insertDeadLetterSQL}, {&ws.resolveDeadLetters, resolveDeadLettersSQL},
 		{&ws.stepState, stepStateSQL}, {&ws.taskState, taskStateSQL},
@@ -259,6 +262,10 @@ func (ws *writeStmts) move(c store.Change) (int64, error) {
 	failure, err := encodeFailure(c.Error)
 	if err != nil {
 		return 0, err
+	}
+	if c.From == "" {
+		return ws.createStep.run(c.TaskID, c.Step, int64(c.Position), c.To, int64(c.Attempt),
+			blob(c.Result), failure, nanos(c.NextAttemptAt), nanos(c.At), c.TaskID)
 	}
 	return ws.updateStep.run(c.To, int64(c.Attempt), blob(c.Result), failure,
 		nanos(c.NextAttemptAt), nanos(c.At), c.TaskID, c.Step, c.From, int64(c.FromAttempt))

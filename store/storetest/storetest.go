@@ -112,7 +112,7 @@ func RunDurable(t *testing.T, open func(t *testing.T, path string) store.Store) 
 
 func allCases() []testCase {
 	var all []testCase
-	for _, group := range [][]testCase{createCases, applyCases, listCases, snapshotCases, concurrencyCases, lifecycleCases,
+	for _, group := range [][]testCase{createCases, applyCases, addStepCases, listCases, snapshotCases, concurrencyCases, lifecycleCases,
 		deadLetterCases} {
 		all = append(all, group...)
 	}
