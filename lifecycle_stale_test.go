@@ -17,7 +17,7 @@ import (
 // fakeClock is a clock a test moves: real time plus an offset.
 type fakeClock struct{ offset atomic.Int64 }
 
-func (c *fakeClock) now() time.Time               { return time.Now().Add(time.Duration(c.offset.Load())) }
+func (c *fakeClock) now() time.Time          { return time.Now().Add(time.Duration(c.offset.Load())) }
 func (c *fakeClock) advance(d time.Duration) { c.offset.Add(int64(d)) }
 
 // logSignal returns a logger that signals on the returned channel each time

@@ -26,7 +26,7 @@ type scheduler struct {
 	log         *zap.Logger
 	handlers    *registry
 	workers     int
-	stepTimeout time.Duration // for steps without timeout_seconds; 0 = none
+	stepTimeout time.Duration    // for steps without timeout_seconds; 0 = none
 	staleEvery  time.Duration    // how often staleness is checked
 	clock       func() time.Time // the staleness check's clock
 

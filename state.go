@@ -42,7 +42,7 @@ var transitions = map[string][]string{
 	"task:" + string(TaskInProgress): {string(TaskComplete), string(TaskFailed), string(TaskCancelled)},
 	"task:" + string(TaskFailed):     {string(TaskInProgress)}, // Retry, Resolve
 
-	"step:":                               {string(StepPending)}, // created by a decision
+	"step:":                               {string(StepPending)},                                               // created by a decision
 	"step:" + string(StepPending):         {string(StepInProgress), string(StepCancelled), string(StepFailed)}, // failed: the deadline passed first
 	"step:" + string(StepInProgress):      {string(StepComplete), string(StepWaitingForRetry), string(StepFailed), string(StepCancelled)},
 	"step:" + string(StepWaitingForRetry): {string(StepInProgress), string(StepCancelled), string(StepFailed)},
