@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"regexp"
 	"slices"
+	"strings"
 )
 
 // Limits of decision points, as Tasker's.
@@ -48,13 +50,18 @@ func NoBranches() Decision { return Decision{DecisionOutcome{Type: "no_branches"
 // depend on it, or too many steps.
 const CodeDecisionInvalid = "DECISION_INVALID"
 
+// CodeBatchInvalid is the failure code of a batchable step whose result is
+// not a valid list of batches.
+const CodeBatchInvalid = "BATCH_INVALID"
+
 // presence says whether a step of a task exists in the store yet.
 type presence uint8
 
 const (
 	created   presence = iota // stored: it runs once its dependencies are done
-	undecided                 // downstream of a decision that has not run yet
+	undecided                 // downstream of a decision or batch that has not run yet
 	never                     // its decision chose other steps: it is never created
+	instanced                 // a batch worker template whose batchable step ran: its instances exist
 )
 
 // analyze works out, once per template, what decision points need: the
@@ -65,7 +72,7 @@ func (t *Template) analyze() {
 	for _, s := range t.Steps {
 		s.decisionParent = -1
 		for _, d := range s.deps {
-			if t.Steps[d].Type == StepDecision {
+			if p := t.Steps[d].Type; p == StepDecision || p == StepBatchable && s.Type == StepBatchWorker {
 				s.decisionParent = d
 			}
 		}
@@ -192,4 +199,117 @@ func (t *Template) stepNames(idx []int) string {
 		names[k] = t.Steps[i].Name
 	}
 	return fmt.Sprintf("%q", names)
+}
+
+// MaxBatches is the most batch workers one batchable step may create.
+const MaxBatches = 10000
+
+// Batches is the result a batchable step's handler returns: the cursors of
+// the batches to process, one batch worker each. It encodes as Tasker's
+// batch processing outcome, {"batch_processing_outcome": {"type":
+// "create_batches", "cursor_configs": [...]}}; a handler that returns more
+// data puts that object under the same key of its own result.
+type Batches struct {
+	Outcome BatchOutcome `json:"batch_processing_outcome"`
+}
+
+// BatchOutcome is a batchable step's outcome, as Tasker encodes it.
+type BatchOutcome struct {
+	Type               string        `json:"type"` // "create_batches" or "no_batches"
+	WorkerTemplateName string        `json:"worker_template_name,omitempty"`
+	CursorConfigs      []BatchCursor `json:"cursor_configs,omitempty"`
+	TotalItems         int           `json:"total_items,omitempty"`
+}
+
+// BatchCursor is one batch: the items from StartCursor up to (not
+// including) EndCursor. Its worker is the step named
+// "{worker_template}_{batch_id}"; BatchID must be lower-case letters,
+// digits and underscores.
+type BatchCursor struct {
+	BatchID     string `json:"batch_id"`
+	StartCursor int    `json:"start_cursor"`
+	EndCursor   int    `json:"end_cursor"`
+	BatchSize   int    `json:"batch_size"`
+}
+
+// CreateBatches returns the result of a batchable step that creates one
+// batch worker per cursor.
+func CreateBatches(cursors []BatchCursor) Batches {
+	total := 0
+	for _, c := range cursors {
+		total += c.EndCursor - c.StartCursor
+	}
+	return Batches{BatchOutcome{Type: "create_batches", CursorConfigs: cursors, TotalItems: total}}
+}
+
+// NoBatches returns the result of a batchable step with nothing to
+// process: no worker is created, and the steps after the workers run.
+func NoBatches() Batches { return Batches{BatchOutcome{Type: "no_batches"}} }
+
+// CursorRanges splits items 0..totalItems-1 into batches of batchSize (the
+// last may be smaller), with ids "001", "002", … zero-padded to at least
+// three digits, as Tasker's create_cursor_configs does. It returns nil for
+// no items; batchSize below 1 counts as 1.
+func CursorRanges(totalItems, batchSize int) []BatchCursor {
+	batchSize = max(batchSize, 1)
+	n := (totalItems + batchSize - 1) / batchSize
+	width := max(3, len(fmt.Sprint(n)))
+	var out []BatchCursor
+	for k, start := 0, 0; start < totalItems; k, start = k+1, start+batchSize {
+		end := min(start+batchSize, totalItems)
+		out = append(out, BatchCursor{BatchID: fmt.Sprintf("%0*d", width, k+1), StartCursor: start, EndCursor: end, BatchSize: end - start})
+	}
+	return out
+}
+
+// cursors parses the result of batchable step spec and returns its
+// batches, or an error saying what is wrong.
+func (t *Template) cursors(spec *StepSpec, result json.RawMessage) ([]BatchCursor, error) {
+	var b struct {
+		Outcome *BatchOutcome `json:"batch_processing_outcome"`
+	}
+	if err := json.Unmarshal(result, &b); err != nil || b.Outcome == nil {
+		return nil, fmt.Errorf("batchable step %q returned no batch_processing_outcome (use tasker.CreateBatches or tasker.NoBatches)", spec.Name)
+	}
+	switch o := b.Outcome; {
+	case o.Type == "no_batches":
+		return nil, nil
+	case o.Type != "create_batches":
+		return nil, fmt.Errorf("batchable step %q returned outcome type %q, want create_batches or no_batches", spec.Name, o.Type)
+	case len(o.CursorConfigs) > MaxBatches:
+		return nil, fmt.Errorf("batchable step %q returned %d batches, over %d", spec.Name, len(o.CursorConfigs), MaxBatches)
+	}
+	seen := make(map[string]bool)
+	for _, c := range b.Outcome.CursorConfigs {
+		if !batchID.MatchString(c.BatchID) || seen[c.BatchID] {
+			return nil, fmt.Errorf("batchable step %q returned batch id %q: want a unique id of lower-case letters, digits and _", spec.Name, c.BatchID)
+		}
+		seen[c.BatchID] = true
+	}
+	return b.Outcome.CursorConfigs, nil
+}
+
+var batchID = regexp.MustCompile(`^[a-z0-9_]{1,40}$`)
+
+// instance returns the spec of the batch worker of cursor c, the k-th
+// batch of worker template w, at index i of its task's steps: w's handler
+// and policy under its own name, depending on w's batchable step.
+func instance(w *StepSpec, c BatchCursor, i int) *StepSpec {
+	in := *w
+	in.Name = w.Name + "_" + c.BatchID
+	in.index, in.deps = i, []int{w.decisionParent}
+	in.atStart, in.decisionParent, in.of = false, -1, w
+	in.cursor, _ = json.Marshal(c)
+	return &in
+}
+
+// isWorkerName reports whether name could be a batch worker instance of
+// one of t's worker templates: "{worker_template}_{batch_id}".
+func (t *Template) isWorkerName(name string) bool {
+	for _, s := range t.Steps {
+		if s.Type == StepBatchWorker && strings.HasPrefix(name, s.Name+"_") && batchID.MatchString(name[len(s.Name)+1:]) {
+			return true
+		}
+	}
+	return false
 }

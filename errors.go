@@ -65,10 +65,6 @@ var (
 	// the step's timeout expires.
 	ErrStepTimeout = errors.New("tasker: step timed out")
 
-	// ErrNotSupported reports a template that loads but uses a feature the
-	// engine cannot run yet, such as a decision step.
-	ErrNotSupported = errors.New("tasker: not supported yet")
-
 	// errTaskEnded is the cancellation cause of a handler's context still
 	// running when its task ended.
 	errTaskEnded = errors.New("tasker: task ended")

@@ -54,20 +54,26 @@ type run struct {
 	cancelled *Action   // set when an operator cancelled the task
 	ended     bool      // the task's final state is decided
 	released  bool      // the engine stopped driving the task: done is closed
-	err       error     // why the engine stopped driving it early; nil when it ended
-	timer     *timer    // the deadline's, stopped on release
+
+	index       map[string]int            // batch workers' names → indexes; nil until the first
+	batches     map[*StepSpec]*batchGroup // by worker template; nil until the first worker
+	batchFailed bool                      // a batch worker failed under continue_on_failure
+	err         error                     // why the engine stopped driving it early; nil when it ended
+	timer       *timer                    // the deadline's, stopped on release
 }
 
 type stepRun struct {
-	state    StepState
-	attempts int
-	waiting  int // dependencies not yet done
-	result   json.RawMessage
-	fail     *store.Failure
-	nextAt   time.Time
-	since    time.Time // when the step entered its state; zero: not since this run began
-	presence presence  // created (stored), or still undecided or never created by a decision
-	picked   bool      // its decision parent chose it
+	state      StepState
+	attempts   int
+	waiting    int // dependencies not yet done
+	result     json.RawMessage
+	fail       *store.Failure
+	nextAt     time.Time
+	since      time.Time       // when the step entered its state; zero: not since this run began
+	presence   presence        // created (stored), or still undecided or never created by a decision
+	picked     bool            // its decision parent chose it
+	slot       bool            // a batch worker holding one of its group's places
+	checkpoint json.RawMessage // what its handler last saved of its progress
 }
 
 // cutoff says why a task is cut short before its steps ran: its deadline
@@ -183,15 +189,15 @@ func (r *run) outcome(i int, claim store.Change, out outcome, now time.Time, buf
 	rec, delay := r.outcomeChange(i, claim.Attempt, claim.Error, out, now)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	var plan []presence
-	if r.specs[i].Type == StepDecision && rec.To == string(StepComplete) {
-		plan, rec = r.planDecision(i, rec)
+	var g *growth
+	if t := r.specs[i].Type; (t == StepDecision || t == StepBatchable) && rec.To == string(StepComplete) {
+		g, rec = r.planGrowth(i, rec)
 	}
 	buf = append(buf[:0], rec)
 	ready := r.apply(i, rec)
-	if plan != nil {
+	if g != nil {
 		var made []work
-		buf, made = r.decide(plan, now, buf)
+		buf, made = r.grow(g, now, buf)
 		r.inflight += len(made)
 		ready = append(ready, made...)
 	}
@@ -200,7 +206,7 @@ func (r *run) outcome(i int, claim store.Change, out outcome, now time.Time, buf
 	case rec.To == string(StepWaitingForRetry):
 		eff.retry, eff.delay = i, delay
 	case rec.To != string(StepComplete) || r.ended:
-	case r.left == 0:
+	case r.left == 0 && !r.batchFailed:
 		r.ended = true
 		r.inflight--
 		eff.writes = append(eff.writes, store.Change{TaskID: r.id, From: string(r.state), To: string(TaskComplete), At: now})
@@ -215,21 +221,56 @@ func (r *run) outcome(i int, claim store.Change, out outcome, now time.Time, buf
 	return eff
 }
 
-// planDecision works out what decision step i's result creates, before
-// its completion rec is applied: the presence every step will have. A
-// result that is no valid decision turns rec into a non-retryable failure,
-// DECISION_INVALID, and there is no plan. Called with mu held.
-func (r *run) planDecision(i int, rec store.Change) ([]presence, store.Change) {
-	chosen, err := r.tmpl.chosen(r.specs[i], rec.Result)
-	var plan []presence
-	if err == nil {
-		plan, err = r.plan(i, chosen)
+// growth is what a decision's or a batchable step's outcome adds to its
+// task: the presence every template step will have, and the batch workers
+// to create.
+type growth struct {
+	p       []presence
+	workers []*StepSpec
+}
+
+// planGrowth works out what decision or batchable step i's result creates,
+// before its completion rec is applied. A result that is no valid decision
+// or batch list turns rec into a non-retryable failure (DECISION_INVALID,
+// BATCH_INVALID), and there is no growth. Called with mu held.
+func (r *run) planGrowth(i int, rec store.Change) (*growth, store.Change) {
+	spec := r.specs[i]
+	g, code, err := &growth{}, CodeDecisionInvalid, error(nil)
+	if spec.Type == StepBatchable {
+		code = CodeBatchInvalid
+		var cs []BatchCursor
+		if cs, err = r.tmpl.cursors(spec, rec.Result); err == nil {
+			g.workers, err = r.workersOf(spec, cs)
+		}
+		if err == nil {
+			g.p, err = r.plan(i, nil)
+		}
+	} else {
+		var chosen []int
+		if chosen, err = r.tmpl.chosen(spec, rec.Result); err == nil {
+			g.p, err = r.plan(i, chosen)
+		}
 	}
 	if err != nil {
 		rec.To, rec.Result = string(StepFailed), nil
-		rec.Error = &store.Failure{Message: err.Error(), Type: string(ErrorHandler), Code: CodeDecisionInvalid, Attempt: rec.Attempt}
+		rec.Error = &store.Failure{Message: err.Error(), Type: string(ErrorHandler), Code: code, Attempt: rec.Attempt}
+		return nil, rec
 	}
-	return plan, rec
+	return g, rec
+}
+
+// workersOf returns the batch worker instances of batchable step b for
+// cursors cs, at the indexes after the task's steps. Called with mu held.
+func (r *run) workersOf(b *StepSpec, cs []BatchCursor) ([]*StepSpec, error) {
+	w := r.tmpl.Step(b.BatchConfig.WorkerTemplate)
+	out := make([]*StepSpec, len(cs))
+	for k, c := range cs {
+		out[k] = instance(w, c, len(r.specs)+k)
+		if _, taken := r.lookup(out[k].Name); taken {
+			return nil, fmt.Errorf("batchable step %q: batch worker %q would have the name of another step", b.Name, out[k].Name)
+		}
+	}
+	return out, nil
 }
 
 // plan returns the presence of every step once decision d, done, chose
@@ -276,6 +317,8 @@ func (r *run) evaluate(i, d int, p []presence, picked func(int) bool) presence {
 		switch {
 		case j != d && !r.steps[j].state.Done():
 			return undecided
+		case s.Type == StepBatchWorker:
+			return instanced
 		case !picked(i):
 			return never
 		}
@@ -283,7 +326,7 @@ func (r *run) evaluate(i, d int, p []presence, picked func(int) bool) presence {
 	var yes, no, maybe int
 	for _, dep := range s.deps {
 		switch p[dep] {
-		case created:
+		case created, instanced:
 			yes++
 		case never:
 			no++
@@ -300,20 +343,25 @@ func (r *run) evaluate(i, d int, p []presence, picked func(int) bool) presence {
 	return never
 }
 
-// decide carries out plan, the presences a decision's outcome decided: the
-// steps it creates are appended to writes as changes that create them, and
-// those whose dependencies are done are returned as ready work, for the
-// caller to count in flight. Called with mu held, after the decision's
-// completion was applied.
-func (r *run) decide(plan []presence, now time.Time, writes []store.Change) ([]store.Change, []work) {
+// grow carries out g, what a decision's or batch's outcome decided: the
+// batch workers are added to the run, the steps it creates are appended
+// to writes as changes that create them, and those whose dependencies are
+// done are returned as ready work, for the caller to count in flight.
+// Called with mu held, after the outcome's completion was applied.
+func (r *run) grow(g *growth, now time.Time, writes []store.Change) ([]store.Change, []work) {
 	var ready []work
+	for _, w := range g.workers {
+		r.addWorker(w)
+		writes = append(writes, store.Change{TaskID: r.id, Step: w.Name, To: string(StepPending), Position: w.index, At: now})
+		ready = r.admit(w.index, ready)
+	}
 	for _, i := range r.tmpl.topo {
 		st := &r.steps[i]
 		switch {
-		case st.presence != undecided || plan[i] == undecided:
+		case st.presence != undecided || g.p[i] == undecided:
 			continue
-		case plan[i] == never:
-			st.presence = never
+		case g.p[i] != created:
+			st.presence = g.p[i]
 			r.left--
 			continue
 		}
@@ -327,13 +375,99 @@ func (r *run) decide(plan []presence, now time.Time, writes []store.Change) ([]s
 	return writes, ready
 }
 
+// batchGroup is the state of one worker template's instances: how many
+// may run at once, how many hold a place, and those waiting for one.
+type batchGroup struct {
+	limit, running int
+	waiting        []int
+	strategy       string // the batchable step's failure_strategy
+	instances      []int
+}
+
+// addWorker adds batch worker instance w to the run, pending, its
+// batchable step done. Called with mu held.
+func (r *run) addWorker(w *StepSpec) {
+	if r.index == nil {
+		r.specs = slices.Clip(r.specs) // never append to the template's own slice
+		r.index = make(map[string]int)
+		r.batches = make(map[*StepSpec]*batchGroup)
+	}
+	g := r.batches[w.of]
+	if g == nil {
+		bc := r.specs[w.of.decisionParent].BatchConfig
+		g = &batchGroup{limit: bc.Parallelism, strategy: bc.FailureStrategy}
+		r.batches[w.of] = g
+	}
+	g.instances = append(g.instances, w.index)
+	r.specs = append(r.specs, w)
+	r.steps = append(r.steps, stepRun{state: StepPending})
+	r.index[w.Name] = w.index
+	r.left++
+}
+
+// admit returns ready with step i, ready to run, appended as work unless i
+// is a batch worker whose group is at its parallelism: it then waits for a
+// place. Called with mu held.
+func (r *run) admit(i int, ready []work) []work {
+	if r.halted() {
+		return ready
+	}
+	if w := r.specs[i].of; w != nil {
+		g := r.batches[w]
+		if g.running >= g.limit {
+			g.waiting = append(g.waiting, i)
+			return ready
+		}
+		g.running++
+		r.steps[i].slot = true
+	}
+	return append(ready, work{r: r, step: i})
+}
+
+// vacate frees the place batch worker i held, now that it has ended, and
+// returns ready with the next waiting worker, if any. Called with mu held.
+func (r *run) vacate(i int, ready []work) []work {
+	st := &r.steps[i]
+	if !st.slot {
+		return ready
+	}
+	st.slot = false
+	g := r.batches[r.specs[i].of]
+	g.running--
+	if len(g.waiting) == 0 {
+		return ready
+	}
+	next := g.waiting[0]
+	g.waiting = g.waiting[1:]
+	return r.admit(next, ready)
+}
+
+// lookup returns the index of the step named name, a template step or a
+// batch worker. Called with mu held.
+func (r *run) lookup(name string) (int, bool) {
+	if s := r.tmpl.Step(name); s != nil {
+		return s.index, true
+	}
+	i, ok := r.index[name]
+	return i, ok
+}
+
 // unfinished counts the dependencies of step i that it waits for: those
 // that exist and are not done. Called with mu held.
 func (r *run) unfinished(i int) int {
 	n := 0
 	for _, d := range r.specs[i].deps {
-		if st := r.steps[d]; st.presence == created && !st.state.Done() {
-			n++
+		switch st := r.steps[d]; st.presence {
+		case created:
+			if !st.state.Done() {
+				n++
+			}
+		case instanced:
+			for _, k := range r.batches[r.specs[d]].instancesOrNil() {
+				if !r.settled(k) {
+					n++
+				}
+			}
 		}
 	}
 	return n
@@ -494,8 +628,8 @@ func (r *run) ready() []work {
 	}
 	var ws []work
 	for i := range r.steps {
-		if st := &r.steps[i]; st.state == StepPending && st.waiting == 0 && st.presence == created {
-			ws = append(ws, work{r: r, step: i})
+		if st := &r.steps[i]; st.state == StepPending && st.waiting == 0 && st.presence == created && !st.slot {
+			ws = r.admit(i, ws)
 		}
 	}
 	r.inflight += len(ws)
@@ -510,29 +644,71 @@ func (r *run) apply(i int, ch store.Change) []work {
 	st.state, st.attempts = StepState(ch.To), ch.Attempt
 	st.result, st.fail, st.nextAt, st.since = ch.Result, ch.Error, ch.NextAttemptAt, ch.At
 	r.progress = ch.At
+	var ws []work
+	if st.state.Ended() {
+		ws = r.vacate(i, ws)
+	}
 	switch {
+	case st.state == StepFailed && r.isolated(i):
+		r.batchFailed = r.batchFailed || r.batches[r.specs[i].of].strategy == batchContinue
+		ws = r.settleStep(i, ws) // its convergence goes on without it
 	case st.state == StepFailed:
 		r.failed = true
 		if ch.Error != nil && ch.Error.Retryable && r.exhausted == "" {
 			r.exhausted = fmt.Sprintf("step %s failed after %d attempts: %s", r.specs[i].Name, ch.Attempt, ch.Error.Message)
 		}
 	case st.state.Done() && !was.Done():
-		r.left--
-		var ws []work
-		for _, d := range r.specs[i].dependents {
-			dep := &r.steps[d]
-			if dep.presence != created {
-				continue // its decision creates it, with its count
-			}
-			dep.waiting--
-			if dep.waiting == 0 && dep.state == StepPending && !r.halted() {
-				ws = append(ws, work{r: r, step: d})
-			}
-		}
-		r.inflight += len(ws)
-		return ws
+		ws = r.settleStep(i, ws)
 	}
-	return nil
+	r.inflight += len(ws)
+	return ws
+}
+
+// settleStep counts step i, done (or a batch worker failed under a
+// strategy that goes on), as settled: its dependents wait for it no
+// longer, and those it made ready are appended to ws. Called with mu held.
+func (r *run) settleStep(i int, ws []work) []work {
+	r.left--
+	for _, d := range r.specs[i].dependents {
+		dep := &r.steps[d]
+		if dep.presence != created {
+			continue // its decision creates it, with its count
+		}
+		dep.waiting--
+		if dep.waiting == 0 && dep.state == StepPending && !r.halted() {
+			ws = append(ws, work{r: r, step: d})
+		}
+	}
+	return ws
+}
+
+// The failure strategies of a batch.
+const (
+	batchContinue = "continue_on_failure"
+	batchFailFast = "fail_fast"
+	batchIsolate  = "isolate"
+)
+
+// isolated reports whether step i is a batch worker whose failure does not
+// stop its task: its batch's strategy is continue_on_failure or isolate.
+// Called with mu held.
+func (r *run) isolated(i int) bool {
+	w := r.specs[i].of
+	return w != nil && r.batches[w].strategy != batchFailFast
+}
+
+// settled reports whether step i no longer holds up its dependents: done,
+// or an isolated batch worker that failed. Called with mu held.
+func (r *run) settled(i int) bool {
+	st := r.steps[i].state
+	return st.Done() || st == StepFailed && r.isolated(i)
+}
+
+func (g *batchGroup) instancesOrNil() []int {
+	if g == nil {
+		return nil
+	}
+	return g.instances
 }
 
 // finish decides, once, whether the task is over, and returns the changes
@@ -668,6 +844,57 @@ func (r *run) upstreamResult(from int, name string, anc *[]bool) json.RawMessage
 	return nil
 }
 
+// checkpointChange returns the change that saves checkpoint raw for
+// attempt of step i, or false when the attempt is no longer the step's
+// running one.
+func (r *run) checkpointChange(i, attempt int, raw json.RawMessage, now time.Time) (store.Change, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	st := r.steps[i]
+	if st.state != StepInProgress || st.attempts != attempt {
+		return store.Change{}, false
+	}
+	return store.Change{TaskID: r.id, Step: r.specs[i].Name, From: string(StepInProgress), FromAttempt: attempt,
+		To: string(StepInProgress), Attempt: attempt, Error: st.fail, Checkpoint: raw, At: now, Reason: "checkpoint"}, true
+}
+
+// checkpointed records checkpoint raw of step i, now durable.
+func (r *run) checkpointed(i int, raw json.RawMessage) {
+	r.mu.Lock()
+	r.steps[i].checkpoint = raw
+	r.mu.Unlock()
+}
+
+// checkpoint returns step i's last saved checkpoint, or nil.
+func (r *run) checkpoint(i int) json.RawMessage {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.steps[i].checkpoint
+}
+
+// batchResults returns the outcomes of the instances of worker template
+// worker, when it is a direct dependency of step from.
+func (r *run) batchResults(from int, worker string) []BatchResult {
+	w := r.tmpl.Step(worker)
+	if w == nil || w.Type != StepBatchWorker || !slices.Contains(r.specs[from].deps, w.index) {
+		return nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	g := r.batches[w]
+	out := make([]BatchResult, 0, len(g.instancesOrNil()))
+	for _, i := range g.instancesOrNil() {
+		st, spec := r.steps[i], r.specs[i]
+		br := BatchResult{Step: spec.Name, State: st.state, Error: failureView(st.fail)}
+		_ = json.Unmarshal(spec.cursor, &br.Cursor)
+		if st.state.Done() {
+			br.Result = st.result
+		}
+		out = append(out, br)
+	}
+	return out
+}
+
 // upstream reports whether step a is an ancestor of step from. A direct
 // dependency, the usual case, costs nothing more; otherwise the ancestors
 // are found once, searching the graph backwards from from, and kept in anc.
@@ -739,18 +966,15 @@ func restore(parent context.Context, rec store.Task, steps []store.Step, t *Temp
 	for i := range r.steps { // a step the store lacks is undecided, until replayed
 		r.steps[i] = stepRun{state: StepPending, presence: undecided}
 	}
+	stored := make(map[string]store.Step, len(steps))
 	for _, s := range steps {
-		i := t.Step(s.Name).index
-		r.steps[i] = stepRun{state: StepState(s.State), attempts: s.Attempts,
-			result: s.Result, fail: s.Error, nextAt: s.NextAttemptAt, since: s.UpdatedAt}
-		switch st := r.steps[i].state; {
-		case st.Done():
-			r.left--
-		case st == StepFailed:
-			r.failed = true
+		stored[s.Name] = s
+		if spec := t.Step(s.Name); spec != nil {
+			r.load(spec.index, s)
 		}
 	}
-	cut := r.replayDecisions(now)
+	cut := r.replayBatches(stored, now)
+	cut = append(cut, r.replayDecisions(now)...)
 	for i := range r.steps {
 		if r.steps[i].presence == created {
 			r.steps[i].waiting = r.unfinished(i)
@@ -764,6 +988,56 @@ func restore(parent context.Context, rec store.Task, steps []store.Step, t *Temp
 		}
 	}
 	return r, cut, nil
+}
+
+// load sets step i to its stored state s. Called while restoring.
+func (r *run) load(i int, s store.Step) {
+	st := &r.steps[i]
+	*st = stepRun{state: StepState(s.State), attempts: s.Attempts, result: s.Result, fail: s.Error,
+		nextAt: s.NextAttemptAt, since: s.UpdatedAt, checkpoint: s.Checkpoint}
+	switch {
+	case st.state.Done():
+		r.left--
+	case st.state == StepFailed && r.isolated(i):
+		r.left--
+		r.batchFailed = r.batchFailed || r.batches[r.specs[i].of].strategy == batchContinue
+	case st.state == StepFailed:
+		r.failed = true
+	case r.specs[i].of != nil && (st.state == StepInProgress || st.state == StepWaitingForRetry):
+		st.slot = true // a batch worker that was running holds its place
+		r.batches[r.specs[i].of].running++
+	}
+}
+
+// replayBatches adds the batch workers of the restored task's completed
+// batchable steps, read back from their results, and loads those stored;
+// it returns the changes that create the ones the store lacks (a batchable
+// step an operator resolved). Called while restoring.
+func (r *run) replayBatches(stored map[string]store.Step, now time.Time) []store.Change {
+	var changes []store.Change
+	for _, i := range r.tmpl.topo {
+		spec, st := r.specs[i], r.steps[i]
+		if spec.Type != StepBatchable || st.presence != created || !st.state.Done() {
+			continue
+		}
+		cs, err := r.tmpl.cursors(spec, st.result)
+		if err != nil {
+			continue // resolved with a result that is no batch list: none
+		}
+		ws, err := r.workersOf(spec, cs)
+		if err != nil {
+			continue
+		}
+		for _, w := range ws {
+			r.addWorker(w)
+			if s, ok := stored[w.Name]; ok {
+				r.load(w.index, s)
+			} else {
+				changes = append(changes, store.Change{TaskID: r.id, Step: w.Name, To: string(StepPending), Position: w.index, At: now})
+			}
+		}
+	}
+	return changes
 }
 
 // replayDecisions settles the presence of the steps a restored task lacks,
@@ -793,7 +1067,7 @@ func (r *run) replayDecisions(now time.Time) []store.Change {
 			p[i] = r.evaluate(i, -1, p, picked)
 		}
 	}
-	changes, _ := r.decide(p, now, nil)
+	changes, _ := r.grow(&growth{p: p}, now, nil)
 	return changes
 }
 

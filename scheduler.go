@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"maps"
 	"slices"
 	"sync"
@@ -354,7 +355,7 @@ func (wk *worker) attempt(w work) []work {
 	if timeout == 0 {
 		timeout = s.stepTimeout
 	}
-	sc := &StepContext{run: r, spec: spec, attempt: claim.Attempt}
+	sc := &StepContext{run: r, spec: spec, attempt: claim.Attempt, sched: s}
 	out := invoke(r.ctx, s.handlers.lookup(spec.Callable), sc, timeout, func(out outcome) {
 		// The handler called runtime.Goexit: this goroutine ends once its
 		// deferred calls return. Record the outcome here and start a
@@ -367,6 +368,20 @@ func (wk *worker) attempt(w work) []work {
 		return nil // left in progress, for recovery
 	}
 	return s.carry(r, r.outcome(i, claim, out, time.Now(), wk.buf))
+}
+
+// saveCheckpoint durably writes checkpoint raw of attempt of step i of r,
+// for its handler.
+func (s *scheduler) saveCheckpoint(r *run, i, attempt int, raw json.RawMessage) error {
+	ch, ok := r.checkpointChange(i, attempt, raw, time.Now())
+	if !ok {
+		return fmt.Errorf("tasker: save checkpoint of %s: attempt %d is not running", r.specs[i].Name, attempt)
+	}
+	if err := s.apply([]store.Change{ch}); err != nil {
+		return fmt.Errorf("tasker: save checkpoint of %s: %w", r.specs[i].Name, err)
+	}
+	r.checkpointed(i, raw)
+	return nil
 }
 
 // carry carries out eff, the effects of an event on r: it writes eff's

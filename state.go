@@ -44,7 +44,7 @@ var transitions = map[string][]string{
 
 	"step:":                               {string(StepPending)},                                               // created by a decision
 	"step:" + string(StepPending):         {string(StepInProgress), string(StepCancelled), string(StepFailed)}, // failed: the deadline passed first
-	"step:" + string(StepInProgress):      {string(StepComplete), string(StepWaitingForRetry), string(StepFailed), string(StepCancelled)},
+	"step:" + string(StepInProgress):      {string(StepInProgress) /* a checkpoint */, string(StepComplete), string(StepWaitingForRetry), string(StepFailed), string(StepCancelled)},
 	"step:" + string(StepWaitingForRetry): {string(StepInProgress), string(StepCancelled), string(StepFailed)},
 	"step:" + string(StepFailed):          {string(StepPending), string(StepResolvedManually)}, // Retry, Resolve
 }

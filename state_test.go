@@ -10,6 +10,7 @@ func TestStepTransitionTable(t *testing.T) {
 		{StepPending, StepInProgress}:         true,
 		{StepPending, StepCancelled}:          true,
 		{StepPending, StepFailed}:             true,
+		{StepInProgress, StepInProgress}:      true, // a checkpoint
 		{StepInProgress, StepComplete}:        true,
 		{StepInProgress, StepWaitingForRetry}: true,
 		{StepInProgress, StepFailed}:          true,

@@ -65,6 +65,36 @@ type StepContext struct {
 
 	ancMu sync.Mutex
 	anc   []bool // the step's ancestors, found on the first transitive read
+
+	sched *scheduler // writes its checkpoints; nil outside a running attempt
+}
+
+// Checkpoint decodes the step's last saved checkpoint into v and reports
+// whether there was one: a retried attempt, or one resumed after a crash or
+// a Retry, starts from it, so that work already done is not done again.
+func (c *StepContext) Checkpoint(v any) (bool, error) {
+	raw := c.run.checkpoint(c.spec.index)
+	if raw == nil {
+		return false, nil
+	}
+	return true, decode(raw, v, "checkpoint")
+}
+
+// SaveCheckpoint saves v, JSON-encoded, as the step's checkpoint — such as
+// the cursor reached, the items processed, the results so far — durably,
+// before it returns, and in the step's audit trail. A later attempt of the
+// step reads it with Checkpoint. It fails when v cannot be encoded, when
+// the store refuses the write, or when this attempt is no longer the
+// step's running one.
+func (c *StepContext) SaveCheckpoint(v any) error {
+	raw, err := toJSON("checkpoint", v)
+	if err != nil {
+		return fmt.Errorf("tasker: save checkpoint of %s: %w", c.spec.Name, err)
+	}
+	if c.sched == nil {
+		return fmt.Errorf("tasker: save checkpoint of %s: not in a running attempt", c.spec.Name)
+	}
+	return c.sched.saveCheckpoint(c.run, c.spec.index, c.attempt, raw)
 }
 
 // TaskID returns the ID of the step's task.
@@ -124,6 +154,36 @@ func (c *StepContext) DependencyResult(step string, v any) error {
 		return fmt.Errorf("%w: %q is not a completed upstream step of %q", ErrNoResult, step, c.spec.Name)
 	}
 	return decode(raw, v, "result of "+step)
+}
+
+// BatchCursor returns the batch a batch worker processes, as its
+// batchable step's result gave it, and true; false for any other step.
+func (c *StepContext) BatchCursor() (BatchCursor, bool) {
+	var bc BatchCursor
+	if c.spec.cursor == nil || json.Unmarshal(c.spec.cursor, &bc) != nil {
+		return BatchCursor{}, false
+	}
+	return bc, true
+}
+
+// BatchResult is what one batch worker came to, for the step after the
+// batch: its name, state, result (when it completed) and failure.
+type BatchResult struct {
+	Step   string
+	Cursor BatchCursor
+	State  StepState
+	Result json.RawMessage // nil unless the worker completed
+	Error  *Failure        // the worker's last failure; nil when none
+}
+
+// BatchResults returns what every batch worker of the worker template
+// named worker came to, in batch order, like Tasker's
+// get_all_dependency_results: the convergence step after a batch reads
+// them all, and with continue_on_failure sees which failed. It is nil when
+// the batch created no workers, or worker is not a worker template upstream
+// of this step.
+func (c *StepContext) BatchResults(worker string) []BatchResult {
+	return c.run.batchResults(c.spec.index, worker)
 }
 
 // RawInitialization returns the step's handler.initialization as JSON ("{}"

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/gotasker/tasker/store"
@@ -198,20 +199,29 @@ func taskView(rec store.Task, steps []store.Step, trail []store.Transition, tmpl
 		index[s.Name] = i
 	}
 	t.layOutTrails(trail, index)
-	if tmpl != nil && len(steps) < len(tmpl.Steps) {
+	if tmpl != nil && tmpl.dynamic {
 		t.Steps = withNotCreated(t.Steps, index, tmpl)
 	}
 	return t
 }
 
 // withNotCreated returns steps, the task's stored steps, with the template's
-// steps the task does not have, StepNotCreated, each at its template place.
+// steps the task does not have, StepNotCreated, each at its template place,
+// and a batch worker template's instances in its place.
 func withNotCreated(steps []Step, index map[string]int, tmpl *Template) []Step {
-	out := make([]Step, 0, len(tmpl.Steps))
+	out := make([]Step, 0, len(tmpl.Steps)+len(steps))
 	for _, spec := range tmpl.Steps {
-		if i, ok := index[spec.Name]; ok {
+		switch i, ok := index[spec.Name]; {
+		case ok:
 			out = append(out, steps[i])
-		} else {
+		case spec.Type == StepBatchWorker:
+			for _, s := range steps {
+				if tmpl.Step(s.Name) == nil && strings.HasPrefix(s.Name, spec.Name+"_") {
+					s.MaxAttempts = spec.Retry.Attempts()
+					out = append(out, s)
+				}
+			}
+		default:
 			out = append(out, Step{Name: spec.Name, State: StepNotCreated, MaxAttempts: spec.Retry.Attempts()})
 		}
 	}

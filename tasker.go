@@ -150,7 +150,7 @@ func (e *Engine) AddTemplates(ts ...*Template) error {
 	seen := make(map[string]bool)
 	var errs []error
 	for _, t := range ts {
-		errs = append(errs, t.unsupported(), t.checkDecisions())
+		errs = append(errs, t.checkDecisions())
 		if seen[t.String()] || e.template(t.Namespace, t.Name, t.Version) != nil {
 			errs = append(errs, fmt.Errorf("%w: %s (%s)", ErrDuplicateTemplate, t, t.Source))
 		}

@@ -112,8 +112,11 @@ type StepSpec struct {
 	deps       []int // indexes of Dependencies, in the same order
 	dependents []int // indexes of the steps that depend on this one, ascending
 
-	decisionParent int  // index of the decision step this one depends on; -1 when none
-	atStart        bool // a new task has this step: it is not downstream of a decision
+	decisionParent int  // index of the decision or batchable step that creates this one; -1 when none
+	atStart        bool // a new task has this step: it is not downstream of a decision or batch
+
+	of     *StepSpec       // for a batch worker instance: its worker template; nil otherwise
+	cursor json.RawMessage // for a batch worker instance: its BatchCursor
 }
 
 // ParseTemplate parses and validates one YAML task template. The file name is
@@ -209,19 +212,6 @@ func convertAll[T, U any](xs []T, f func(T) U) []U {
 		out[i] = f(x)
 	}
 	return out
-}
-
-// unsupported reports, wrapping ErrNotSupported, every step of t whose type
-// the engine cannot run yet; nil when every step is standard.
-func (t *Template) unsupported() error {
-	var errs []error
-	for _, s := range t.Steps {
-		if s.Type == StepBatchable || s.Type == StepBatchWorker {
-			errs = append(errs, fmt.Errorf("%w: %s (%s): step %q has type %s, which the engine cannot run",
-				ErrNotSupported, t, t.Source, s.Name, s.Type))
-		}
-	}
-	return errors.Join(errs...)
 }
 
 // ForEnvironment returns t with the overrides of the named environment of

@@ -2,7 +2,6 @@ package tasker
 
 import (
 	"encoding/json"
-	"errors"
 	"reflect"
 	"slices"
 	"strings"
@@ -114,23 +113,6 @@ func TestParseTemplateStepTypes(t *testing.T) {
 	if bc == nil || *bc != wantBC {
 		t.Errorf("BatchConfig = %+v, want %+v", bc, wantBC)
 	}
-	err := tpl.unsupported()
-	if !errors.Is(err, ErrNotSupported) {
-		t.Fatalf("unsupported() = %v, want ErrNotSupported", err)
-	}
-	for _, name := range []string{"split_lines", "process_lines"} {
-		if !strings.Contains(err.Error(), `step "`+name+`"`) {
-			t.Errorf("error does not name step %q: %v", name, err)
-		}
-	}
-	for _, name := range []string{"receive", "route", "finalize"} { // standard, decision and convergence run
-		if strings.Contains(err.Error(), `"`+name+`"`) {
-			t.Errorf("error names step %q, which the engine runs: %v", name, err)
-		}
-	}
-	if err := mustLoadTemplate(t, ecommerceTemplateFile).unsupported(); err != nil {
-		t.Errorf("standard steps only: %v", err)
-	}
 }
 
 func TestTemplateWarnings(t *testing.T) {
@@ -202,7 +184,7 @@ func TestTaskerTemplatesLoad(t *testing.T) {
 			tpl.Lifecycle == nil || tpl.Warnings != nil {
 			t.Errorf("%s lacks a top-level section or has warnings: %+v", tpl, tpl)
 		}
-		if err := tpl.unsupported(); err != nil {
+		if err := tpl.checkDecisions(); err != nil {
 			t.Errorf("%s: %v", tpl, err)
 		}
 	}
