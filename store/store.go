@@ -67,6 +67,9 @@ type Step struct {
 	Error         *Failure        // the last failure, nil when none
 	NextAttemptAt time.Time       // zero unless waiting for a retry
 	UpdatedAt     time.Time
+	// Checkpoint is what the step's handler saved of its progress, as
+	// JSON, so that a later attempt resumes from it; nil when none.
+	Checkpoint json.RawMessage
 }
 
 // Failure is a persisted step failure: data, not a Go error type.
@@ -122,6 +125,10 @@ type Change struct {
 	Error         *Failure
 	NextAttemptAt time.Time
 	Position      int       // a created step's position (see below)
+	// Checkpoint, on a step change, when not nil replaces the step's
+	// checkpoint; nil keeps the stored one (a claim, an outcome and a reset
+	// leave it as it is).
+	Checkpoint json.RawMessage
 	Deadline      time.Time // a task change's new deadline; zero keeps the stored one
 	At            time.Time
 	By            string
