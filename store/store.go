@@ -124,15 +124,15 @@ type Change struct {
 	Result        json.RawMessage
 	Error         *Failure
 	NextAttemptAt time.Time
-	Position      int       // a created step's position (see below)
+	Position      int // a created step's position (see below)
 	// Checkpoint, on a step change, when not nil replaces the step's
 	// checkpoint; nil keeps the stored one (a claim, an outcome and a reset
 	// leave it as it is).
 	Checkpoint json.RawMessage
-	Deadline      time.Time // a task change's new deadline; zero keeps the stored one
-	At            time.Time
-	By            string
-	Reason        string
+	Deadline   time.Time // a task change's new deadline; zero keeps the stored one
+	At         time.Time
+	By         string
+	Reason     string
 	// DeadLetter, on a task change, adds an entry for the task to the
 	// dead-letter list, atomically with the change: the store sets its
 	// TaskID to the change's, its Status to DeadLetterPending, its
