@@ -127,7 +127,7 @@ type Change struct {
 	Position      int // a created step's position (see below)
 	// Checkpoint, on a step change, when not nil replaces the step's
 	// checkpoint; nil keeps the stored one (a claim, an outcome and a reset
-	// leave it as it is).
+	// leave it as it is). A step the change creates (From "") starts with it.
 	Checkpoint json.RawMessage
 	Deadline   time.Time // a task change's new deadline; zero keeps the stored one
 	At         time.Time

@@ -269,7 +269,9 @@ func unlockAll(entries []*entry) {
 }
 
 // undo remembers what a change overwrote, so a batch that fails part-way
-// can be rolled back.
+// can be rolled back. A step is remembered whole, Checkpoint included: a
+// change replaces a stored slice, never writes into it, so the copy is
+// enough.
 type undo struct {
 	e       *entry
 	step    int // -1 for the task
@@ -282,7 +284,8 @@ type undo struct {
 // how to undo it.
 func (e *entry) create(c store.Change) undo {
 	s := store.Step{TaskID: c.TaskID, Name: c.Step, Position: c.Position, State: c.To, Attempts: c.Attempt,
-		Result: c.Result, Error: c.Error, NextAttemptAt: c.NextAttemptAt, UpdatedAt: c.At}
+		Result: c.Result, Error: c.Error, NextAttemptAt: c.NextAttemptAt, UpdatedAt: c.At,
+		Checkpoint: c.Checkpoint}
 	k, _ := slices.BinarySearchFunc(e.steps, s, byPosition)
 	e.steps = slices.Insert(e.steps, k, s)
 	e.reindex()
@@ -353,6 +356,9 @@ func applyOne(i int, c store.Change, e *entry) (undo, error) {
 	st.State, st.Attempts = c.To, c.Attempt
 	st.Result, st.Error, st.NextAttemptAt = c.Result, c.Error, c.NextAttemptAt
 	st.UpdatedAt = c.At
+	if c.Checkpoint != nil {
+		st.Checkpoint = c.Checkpoint
+	}
 	return u, nil
 }
 

@@ -106,24 +106,24 @@ func scanTask(sc scanner) (store.Task, error) {
 
 // stepColumns are the columns scanStep reads, in order.
 const stepColumns = `task_id, name, position, state, attempts, result, error,
-	next_attempt_at, updated_at`
+	next_attempt_at, updated_at, checkpoint`
 
 func scanStep(sc scanner) (store.Step, error) {
 	var (
 		s             store.Step
 		failure       sql.NullString
 		next, updated sql.NullInt64
-		result        []byte
+		result, cp    []byte
 	)
 	err := sc.Scan(&s.TaskID, &s.Name, &s.Position, &s.State, &s.Attempts, &result,
-		&failure, &next, &updated)
+		&failure, &next, &updated, &cp)
 	if err != nil {
 		return store.Step{}, err
 	}
 	if s.Error, err = decodeFailure(failure); err != nil {
 		return store.Step{}, err
 	}
-	s.Result = result
+	s.Result, s.Checkpoint = result, cp
 	s.NextAttemptAt, s.UpdatedAt = fromNanos(next), fromNanos(updated)
 	return s, nil
 }

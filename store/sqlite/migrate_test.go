@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -81,6 +82,23 @@ func TestMigrateFromVersion1KeepsDataAndScopesKeys(t *testing.T) {
 	// Creation order continues after the copied rows.
 	if tasks, err := s.ListTasks(ctx, store.Filter{}); err != nil || len(tasks) != 2 || tasks[0].ID != "t1" || tasks[1].ID != "t3" {
 		t.Errorf("ListTasks = %+v, %v; want t1 then t3", tasks, err)
+	}
+	checkMigratedCheckpoints(t, s)
+}
+
+// checkMigratedCheckpoints checks that the steps of the version 1 task t1
+// came through migration 0004 without a checkpoint, and that b takes one.
+func checkMigratedCheckpoints(t *testing.T, s *Store) {
+	t.Helper()
+	ctx := context.Background()
+	claim := store.Change{TaskID: "t1", Step: "b", From: "pending", To: "in_progress", Attempt: 1,
+		Checkpoint: json.RawMessage(`{"page": 2}`)}
+	if err := s.Apply(ctx, []store.Change{claim}); err != nil {
+		t.Fatalf("Apply of a checkpoint to a migrated step: %v", err)
+	}
+	steps, err := s.Steps(ctx, "t1")
+	if err != nil || len(steps) != 2 || steps[0].Checkpoint != nil || string(steps[1].Checkpoint) != `{"page": 2}` {
+		t.Errorf("Steps(t1) = %+v, %v; want a without a checkpoint, b with the one applied", steps, err)
 	}
 }
 

@@ -19,12 +19,13 @@ const (
 		source_system, reason, tags, context, idempotency_key, created_at, updated_at, deadline)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	insertStepSQL = `INSERT INTO steps (task_id, name, position, state, attempts, result,
-		error, next_attempt_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
+		error, next_attempt_at, updated_at, checkpoint) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	createStepSQL = `INSERT INTO steps (task_id, name, position, state, attempts, result,
-		error, next_attempt_at, updated_at) SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?
+		error, next_attempt_at, updated_at, checkpoint) SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?
 		WHERE EXISTS (SELECT 1 FROM tasks WHERE id = ?) ON CONFLICT DO NOTHING`
+	// A NULL checkpoint (none given) keeps the stored one.
 	updateStepSQL = `UPDATE steps SET state = ?, attempts = ?, result = ?, error = ?,
-		next_attempt_at = ?, updated_at = ?
+		next_attempt_at = ?, updated_at = ?, checkpoint = coalesce(?, checkpoint)
 		WHERE task_id = ? AND name = ? AND state = ? AND attempts = ?`
 	updateTaskSQL = `UPDATE tasks SET state = ?, updated_at = ?, deadline = coalesce(?, deadline)
 		WHERE id = ? AND state = ?`
@@ -195,7 +196,7 @@ func (ws *writeStmts) insertStepRow(s store.Step) error {
 		return err
 	}
 	_, err = ws.insertStep.run(s.TaskID, s.Name, int64(s.Position), s.State, int64(s.Attempts),
-		blob(s.Result), failure, nanos(s.NextAttemptAt), nanos(s.UpdatedAt))
+		blob(s.Result), failure, nanos(s.NextAttemptAt), nanos(s.UpdatedAt), blob(s.Checkpoint))
 	return err
 }
 
@@ -265,10 +266,11 @@ func (ws *writeStmts) move(c store.Change) (int64, error) {
 	}
 	if c.From == "" {
 		return ws.createStep.run(c.TaskID, c.Step, int64(c.Position), c.To, int64(c.Attempt),
-			blob(c.Result), failure, nanos(c.NextAttemptAt), nanos(c.At), c.TaskID)
+			blob(c.Result), failure, nanos(c.NextAttemptAt), nanos(c.At), blob(c.Checkpoint), c.TaskID)
 	}
 	return ws.updateStep.run(c.To, int64(c.Attempt), blob(c.Result), failure,
-		nanos(c.NextAttemptAt), nanos(c.At), c.TaskID, c.Step, c.From, int64(c.FromAttempt))
+		nanos(c.NextAttemptAt), nanos(c.At), blob(c.Checkpoint),
+		c.TaskID, c.Step, c.From, int64(c.FromAttempt))
 }
 
 // conflict explains why change i matched no row.

@@ -14,6 +14,7 @@ var durableCases = []durableCase{
 	{"idempotency keys survive reopen", testDurableKey},
 	{"creation order continues across reopen", testDurableOrder},
 	{"dead-letter entries, their order and their IDs survive reopen", testDurableDeadLetters},
+	{"step checkpoints survive reopen, and are kept and replaced after it", testDurableCheckpoints},
 }
 
 func testDurableAll(t *testing.T, s store.Store, reopen func(store.Store) store.Store) {

@@ -192,6 +192,7 @@ func checkStep(t *testing.T, got, want store.Step) {
 	d.eq("Error", got.Error, want.Error)
 	d.time("NextAttemptAt", got.NextAttemptAt, want.NextAttemptAt)
 	d.time("UpdatedAt", got.UpdatedAt, want.UpdatedAt)
+	d.json("Checkpoint", got.Checkpoint, want.Checkpoint)
 	d.report(t, "step "+want.Name)
 }
 

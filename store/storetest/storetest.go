@@ -16,8 +16,11 @@
 //     without a monotonic reading; the zero time stays zero. Non-zero times
 //     outside the years 1678–2262 (no int64 Unix-nanosecond form) are
 //     rejected by CreateTask and Apply.
-//   - A nil and an empty Tags, Context or Result are the same; JSON values
-//     come back byte for byte as given, never re-encoded.
+//   - A nil and an empty Tags, Context, Result or Checkpoint are the same;
+//     JSON values come back byte for byte as given, never re-encoded.
+//   - A step change whose Checkpoint is empty but not nil keeps the stored
+//     checkpoint, as nil does; a step created by a change from "" gets the
+//     change's Checkpoint. Nothing clears a checkpoint once set.
 //   - CreateTask fills an empty Task.ID with a unique one, sets every step's
 //     TaskID, rejects steps without a name or with a duplicate name, and
 //     wraps store.ErrConflict when the ID is taken (by a task with a
@@ -113,7 +116,7 @@ func RunDurable(t *testing.T, open func(t *testing.T, path string) store.Store) 
 func allCases() []testCase {
 	var all []testCase
 	for _, group := range [][]testCase{createCases, applyCases, addStepCases, listCases, snapshotCases, concurrencyCases, lifecycleCases,
-		deadLetterCases} {
+		deadLetterCases, checkpointCases} {
 		all = append(all, group...)
 	}
 	return all

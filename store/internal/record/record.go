@@ -53,7 +53,8 @@ func PrepareTask(task store.Task, steps []store.Step) (store.Task, []store.Step,
 }
 
 // PrepareChanges checks a batch for Apply and returns deep copies with times
-// in UTC; a zero At becomes the time of the call. A task change's DeadLetter
+// in UTC; a zero At becomes the time of the call, an empty Result or
+// Checkpoint becomes nil. A task change's DeadLetter
 // becomes the entry to add (see Change.DeadLetter); a step change with a
 // DeadLetter or ResolveDeadLetters is an error.
 func PrepareChanges(changes []store.Change) ([]store.Change, error) {
@@ -78,6 +79,7 @@ func AppendPrepared(dst, changes []store.Change) ([]store.Change, error) {
 		c.NextAttemptAt = UTC(c.NextAttemptAt)
 		c.Deadline = UTC(c.Deadline)
 		c.Result = cloneBytes(c.Result)
+		c.Checkpoint = cloneBytes(c.Checkpoint) // empty becomes nil: keep the stored one
 		c.Error = CloneFailure(c.Error)
 		if c.Step != "" && (c.DeadLetter != nil || c.ResolveDeadLetters) {
 			return nil, fmt.Errorf("change %d (task %q step %q): %w", i, c.TaskID, c.Step, errStepDeadLetter)
@@ -156,9 +158,10 @@ func CloneTask(t store.Task) store.Task {
 }
 
 // CloneStep returns a deep copy of s with its times normalised by UTC. An
-// empty Result becomes nil.
+// empty Result or Checkpoint becomes nil.
 func CloneStep(s store.Step) store.Step {
 	s.Result = cloneBytes(s.Result)
+	s.Checkpoint = cloneBytes(s.Checkpoint)
 	s.Error = CloneFailure(s.Error)
 	s.NextAttemptAt = UTC(s.NextAttemptAt)
 	s.UpdatedAt = UTC(s.UpdatedAt)
