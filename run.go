@@ -721,12 +721,14 @@ func (r *run) finish(now time.Time) effects {
 	switch {
 	case r.ended:
 		return none
-	case r.left == 0:
+	case r.left == 0 && !r.batchFailed:
 		to = TaskComplete
 	case r.inflight > 0:
 		return none
 	case r.cancelled != nil:
 		to = TaskCancelled
+	case r.left == 0: // a batch worker failed under continue_on_failure
+		to = TaskFailed
 	case r.failed:
 		to = TaskFailed
 	default:
