@@ -1,6 +1,8 @@
 // Command linear runs Tasker's linear workflow once: four steps in a chain,
 // each squaring the result of the one before (6 → 36 → 1296 → 1679616 →
-// 2821109907456), and prints the outcome and each step's timing:
+// 2821109907456), and prints the outcome and each step's timing.
+// Every step is an exampleutil.Calculator: its operation and operands are
+// its handler.initialization in template.yaml:
 //
 //	go run ./examples/linear
 //	go run ./examples/linear -even-number 4 -store memory
@@ -13,7 +15,6 @@ import (
 	_ "embed"
 	"io"
 
-	"github.com/gotasker/tasker"
 	"github.com/gotasker/tasker/internal/exampleutil"
 )
 
@@ -23,15 +24,5 @@ var templateYAML []byte
 func main() { exampleutil.Main("linear", run) }
 
 func run(ctx context.Context, args []string, out io.Writer) error {
-	ex := exampleutil.Example{
-		Name: "linear", TemplateFile: "examples/linear/template.yaml", TemplateYAML: templateYAML,
-		Flags: exampleutil.EvenNumberFlag,
-		Handlers: map[string]tasker.StepHandler{
-			"LinearWorkflow::StepHandlers::LinearStep1Handler": exampleutil.Arith(exampleutil.Square(), exampleutil.FromInput),
-			"LinearWorkflow::StepHandlers::LinearStep2Handler": exampleutil.Arith(exampleutil.Square(), "linear_step_1"),
-			"LinearWorkflow::StepHandlers::LinearStep3Handler": exampleutil.Arith(exampleutil.Square(), "linear_step_2"),
-			"LinearWorkflow::StepHandlers::LinearStep4Handler": exampleutil.Arith(exampleutil.Square(), "linear_step_3"),
-		},
-	}
-	return ex.Run(ctx, args, out)
+	return exampleutil.Arithmetic("linear", templateYAML).Run(ctx, args, out)
 }

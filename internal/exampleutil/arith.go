@@ -1,6 +1,7 @@
 package exampleutil
 
 import (
+	"cmp"
 	"context"
 	"flag"
 	"fmt"
@@ -11,7 +12,7 @@ import (
 	"github.com/gotasker/tasker"
 )
 
-// FromInput, as a source of Arith, names the task input's even_number.
+// FromInput, as a source of a Calculation, names the task input's even_number.
 const FromInput = "input.even_number"
 
 // EvenNumberFlag declares -even-number on fs, the input of the arithmetic
@@ -22,7 +23,7 @@ func EvenNumberFlag(fs *flag.FlagSet) func() (any, error) {
 	return func() (any, error) { return map[string]int64{"even_number": *n}, nil }
 }
 
-// Value is the result of an Arith step: the operation, its operands in
+// Value is the result of a Calculator step: the operation, its operands in
 // the order of the step's sources, and the result.
 type Value struct {
 	Operation string  `json:"operation"`
@@ -80,20 +81,54 @@ func mul(a, b int64) (int64, bool) {
 	return p, p/b == a && !(a == -1 && b == math.MinInt64) && !(b == -1 && a == math.MinInt64)
 }
 
-// Arith returns a handler that applies op to its operands, read in order
-// from sources: FromInput (the task input's even_number, which must be
-// even, as Tasker's examples require) or the name of an upstream Arith
-// step (its Value's result). Its result is a Value. An odd input is a
-// permanent validation error, and so is an overflow.
-func Arith(op Op, sources ...string) tasker.StepHandler {
+// Calculation is the handler.initialization of a Calculator step: the
+// operation, its constant operand (for add and multiply), and where its
+// operands come from, in order: FromInput (the task input's even_number,
+// which must be even, as Tasker's examples require) or the name of an
+// upstream Calculator step (its Value's result). For example:
+//
+//	initialization: {operation: add, operand: 25, operands: [diamond_start]}
+type Calculation struct {
+	Operation string   `json:"operation"` // square, add, multiply or sum
+	Operand   int64    `json:"operand"`
+	Operands  []string `json:"operands"`
+}
+
+// op returns the operation c names.
+func (c Calculation) op() (Op, error) {
+	switch {
+	case len(c.Operands) == 0:
+		return Op{}, fmt.Errorf("no operands")
+	case c.Operation == "square":
+		return Square(), nil
+	case c.Operation == "add":
+		return Add(c.Operand), nil
+	case c.Operation == "multiply":
+		return Mul(c.Operand), nil
+	case c.Operation == "sum":
+		return Sum(), nil
+	}
+	return Op{}, fmt.Errorf("unknown operation %q", c.Operation)
+}
+
+// Calculator is the handler of the arithmetic workflows' steps: it reads
+// its Calculation from the step's initialization, its operands from the
+// task input or upstream results, and returns a Value. An odd input, an
+// overflow and a bad initialization are permanent errors.
+func Calculator() tasker.StepHandler {
 	return tasker.HandlerFunc(func(ctx context.Context, step *tasker.StepContext) (any, error) {
-		xs := make([]int64, len(sources))
-		for i, src := range sources {
-			x, err := operand(step, src)
-			if err != nil {
+		var c Calculation
+		err := step.Initialization(&c)
+		op, opErr := c.op()
+		if err = cmp.Or(err, opErr); err != nil {
+			return nil, &tasker.StepError{Type: tasker.ErrorPermanent, Code: "BAD_INITIALIZATION",
+				Message: "step " + step.StepName() + ": " + err.Error(), Err: err}
+		}
+		xs := make([]int64, len(c.Operands))
+		for i, src := range c.Operands {
+			if xs[i], err = operand(step, src); err != nil {
 				return nil, err
 			}
-			xs[i] = x
 		}
 		r, ok := op.Apply(xs)
 		if !ok {
@@ -104,7 +139,14 @@ func Arith(op Op, sources ...string) tasker.StepHandler {
 	})
 }
 
-// operand reads one operand of an Arith step from src.
+// Arithmetic returns the Example of an arithmetic workflow: every step of
+// its template is a Calculator, and -even-number sets the input.
+func Arithmetic(name string, templateYAML []byte) *Example {
+	return &Example{Name: name, TemplateFile: "examples/" + name + "/template.yaml",
+		TemplateYAML: templateYAML, Default: Calculator(), Flags: EvenNumberFlag}
+}
+
+// operand reads one operand of a Calculator step from src.
 func operand(step *tasker.StepContext, src string) (int64, error) {
 	if src != FromInput {
 		var v Value

@@ -7,12 +7,9 @@ package exampleutil
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
 
 	"github.com/gotasker/tasker"
 )
@@ -29,8 +26,11 @@ type Example struct {
 	TemplateFile string
 	// TemplateYAML is the task template, in Tasker's format.
 	TemplateYAML []byte
-	// Handlers maps each callable the template names to its handler.
+	// Handlers maps callables the template names to their handlers.
 	Handlers map[string]tasker.StepHandler
+	// Default, when set, is the handler of every callable of the template
+	// that Handlers does not list.
+	Default tasker.StepHandler
 	// Flags, when set, declares the example's own flags on fs and returns
 	// the function that builds the task input once fs is parsed.
 	Flags func(fs *flag.FlagSet) (input func() (any, error))
@@ -59,29 +59,3 @@ func (e *UsageError) Error() string { return e.Err.Error() }
 
 // Unwrap returns the underlying error.
 func (e *UsageError) Unwrap() error { return e.Err }
-
-// Main runs run with the process's arguments, cancelling its context on an
-// interrupt, and exits with ExitCode's status.
-func Main(name string, run RunFunc) {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	err := run(ctx, os.Args[1:], os.Stdout)
-	stop()
-	os.Exit(ExitCode(name, err, os.Stderr))
-}
-
-// ExitCode returns the exit status for run's error, after printing the
-// error (if any) to stderr prefixed by name: 0 for nil and for -help, 2 for
-// a *UsageError, 1 for anything else, an *IncompleteError included.
-func ExitCode(name string, err error, stderr io.Writer) int {
-	var usage *UsageError
-	switch {
-	case err == nil, errors.Is(err, flag.ErrHelp):
-		return 0
-	case errors.As(err, &usage):
-		fmt.Fprintf(stderr, "%s: %v\n", name, err)
-		return 2
-	default:
-		fmt.Fprintf(stderr, "%s: %v\n", name, err)
-		return 1
-	}
-}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"regexp"
 	"strings"
@@ -22,26 +23,36 @@ namespace_name: examples
 version: "1.0.0"
 steps:
   - name: first
-    handler: {callable: first}
+    handler:
+      callable: calc
+      initialization: {operation: square, operands: [input.even_number]}
   - name: second
-    handler: {callable: second}
+    handler:
+      callable: calc
+      initialization: {operation: add, operand: 1, operands: [first]}
     dependencies: [first]
   - name: total
-    handler: {callable: total}
+    handler:
+      callable: calc
+      initialization: {operation: sum, operands: [first, second]}
     dependencies: [first, second]
+  - name: shown
+    handler: {callable: show}
+    dependencies: [total]
 `
 
-// pair is an Example of three Arith steps: n², n²+1 and their sum.
+// pair is an Example of three Calculator steps, n², n²+1 and their sum,
+// and one that formats the sum.
 func pair() *Example {
-	return &Example{
-		Name: "pair", TemplateFile: "pair.yaml", TemplateYAML: []byte(pairYAML), Flags: EvenNumberFlag,
-		Handlers: map[string]tasker.StepHandler{
-			"first":  Arith(Square(), FromInput),
-			"second": Arith(Add(1), "first"),
-			"total":  Arith(Sum(), "first", "second"),
-		},
-		Summary: func(w io.Writer, t *tasker.Task) { io.WriteString(w, "summary of "+string(t.State)+"\n") },
-	}
+	ex := Arithmetic("pair", []byte(pairYAML))
+	ex.Handlers = map[string]tasker.StepHandler{"show": tasker.HandlerFunc(
+		func(ctx context.Context, step *tasker.StepContext) (any, error) {
+			var v Value
+			err := step.DependencyResult("total", &v)
+			return fmt.Sprintf("total=%d", v.Result), err
+		})}
+	ex.Summary = func(w io.Writer, t *tasker.Task) { io.WriteString(w, "summary of "+string(t.State)+"\n") }
+	return ex
 }
 
 func TestRunInMemory(t *testing.T) {
@@ -52,7 +63,7 @@ func TestRunInMemory(t *testing.T) {
 	}{
 		{[]string{"-store", "memory"}, false, []string{`examples/pair: complete \(stored in memory\)`,
 			`(?m)^second\s+complete\s+1\s+\S+\s+\S+  \{"operation":"add 1","operands":\[36\],"result":37\}$`,
-			`"operation":"sum","operands":\[36,37\],"result":73`, `(?m)^summary of complete$`}},
+			`"operation":"sum","operands":\[36,37\],"result":73`, `(?m)^shown\s+complete\s+1\s.*"total=73"$`, `(?m)^summary of complete$`}},
 		{[]string{"-store", "memory", "-fail", "second"}, true, []string{`: error \(stored in memory\)`,
 			`(?m)^second\s+error\s+1\s`, `last error \(attempt 1\): permanent_error \[FAILED_ON_PURPOSE\]`,
 			`(?m)^total\s+pending\s+0\s+-\s+-$`, `summary of error`}},
@@ -116,6 +127,22 @@ func TestExitCode(t *testing.T) {
 		if c.code != 0 && stderr.String() != "x: "+c.err.Error()+"\n" {
 			t.Errorf("ExitCode(%v) printed %q", c.err, stderr.String())
 		}
+	}
+}
+
+func TestBadInitialization(t *testing.T) {
+	ex := Arithmetic("pair", []byte(strings.Replace(pairYAML, "operation: sum", "operation: divide", 1)))
+	ex.Handlers = map[string]tasker.StepHandler{"show": Calculator()}
+	var out bytes.Buffer
+	err := ex.Run(context.Background(), []string{"-store", "memory"}, &out)
+	for _, w := range []string{`(?m)^second\s+complete\s`,
+		`(?m)^total\s+error\s+1\s`, `permanent_error \[BAD_INITIALIZATION\]: step total: unknown operation "divide"`} {
+		if !regexp.MustCompile(w).MatchString(out.String()) {
+			t.Errorf("output lacks %q:\n%s", w, out.String())
+		}
+	}
+	if ExitCode("pair", err, io.Discard) != 1 {
+		t.Errorf("Run = %v, want a failed task", err)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"path/filepath"
 
 	"github.com/gotasker/tasker"
@@ -133,7 +134,7 @@ func (ex *Example) start(ctx context.Context, st store.Store, tmpl *tasker.Templ
 	if err != nil {
 		return nil, err
 	}
-	for callable, h := range ex.Handlers {
+	for callable, h := range ex.handlers(tmpl) {
 		if fail != "" {
 			h = failing(h, fail)
 		}
@@ -145,6 +146,20 @@ func (ex *Example) start(ctx context.Context, st store.Store, tmpl *tasker.Templ
 		return nil, err
 	}
 	return eng, eng.Start(ctx)
+}
+
+// handlers returns the handler of every callable tmpl names: from
+// ex.Handlers, else ex.Default.
+func (ex *Example) handlers(tmpl *tasker.Template) map[string]tasker.StepHandler {
+	hs := make(map[string]tasker.StepHandler, len(tmpl.Steps))
+	for _, s := range tmpl.Steps {
+		if h, ok := ex.Handlers[s.Callable]; ok {
+			hs[s.Callable] = h
+		} else if ex.Default != nil {
+			hs[s.Callable] = ex.Default
+		}
+	}
+	return hs
 }
 
 // failing wraps h so that the step named step fails for good.
@@ -169,4 +184,30 @@ func submitAndWait(ctx context.Context, eng *tasker.Engine, tmpl *tasker.Templat
 		return nil, err
 	}
 	return eng.Wait(ctx, id)
+}
+
+// Main runs run with the process's arguments, cancelling its context on an
+// interrupt, and exits with ExitCode's status.
+func Main(name string, run RunFunc) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	err := run(ctx, os.Args[1:], os.Stdout)
+	stop()
+	os.Exit(ExitCode(name, err, os.Stderr))
+}
+
+// ExitCode returns the exit status for run's error, after printing the
+// error (if any) to stderr prefixed by name: 0 for nil and for -help, 2 for
+// a *UsageError, 1 for anything else, an *IncompleteError included.
+func ExitCode(name string, err error, stderr io.Writer) int {
+	var usage *UsageError
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.As(err, &usage):
+		fmt.Fprintf(stderr, "%s: %v\n", name, err)
+		return 2
+	default:
+		fmt.Fprintf(stderr, "%s: %v\n", name, err)
+		return 1
+	}
 }
