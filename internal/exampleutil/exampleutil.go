@@ -34,6 +34,10 @@ type Example struct {
 	// Flags, when set, declares the example's own flags on fs and returns
 	// the function that builds the task input once fs is parsed.
 	Flags func(fs *flag.FlagSet) (input func() (any, error))
+	// Setup, when set, is called once the flags are parsed, before the
+	// engine starts, to start what the handlers need (a simulated service);
+	// teardown is called after the engine stops.
+	Setup func() (teardown func(), err error)
 	// Summary, when set, prints lines about the finished task after the
 	// step table.
 	Summary func(w io.Writer, t *tasker.Task)

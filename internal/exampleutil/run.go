@@ -40,6 +40,13 @@ func (ex *Example) Run(ctx context.Context, args []string, out io.Writer) (err e
 	if err != nil {
 		return &UsageError{Err: err}
 	}
+	if ex.Setup != nil {
+		teardown, err := ex.Setup()
+		if err != nil {
+			return err
+		}
+		defer teardown()
+	}
 	st, where, closeStore, err := opts.open()
 	if err != nil {
 		return err
