@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"os"
 	"testing"
 
 	"github.com/gotasker/tasker"
@@ -13,10 +11,7 @@ import (
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func TestTemplateIsTaskers(t *testing.T) {
-	want, err := os.ReadFile("../../testdata/templates/tasker/data_pipeline_analytics.yaml")
-	if err != nil || !bytes.Equal(templateYAML, want) {
-		t.Errorf("template.yaml differs from testdata's (%v)", err)
-	}
+	exampletest.SameAsTestdata(t, templateYAML, "data_pipeline_analytics.yaml")
 }
 
 func TestRun(t *testing.T) {

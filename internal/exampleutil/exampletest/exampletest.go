@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
 	"regexp"
 	"testing"
@@ -137,7 +138,7 @@ func checkSteps(t *testing.T, task *tasker.Task, c Case) {
 
 // CheckOrder checks that every step of task that ran began its first
 // attempt only once all its dependencies (in tmpl) had finished.
-func CheckOrder(t *testing.T, task *tasker.Task, tmpl *tasker.Template) {
+func CheckOrder(t testing.TB, task *tasker.Task, tmpl *tasker.Template) {
 	t.Helper()
 	for _, spec := range tmpl.Steps {
 		s := task.Step(spec.Name)
@@ -147,6 +148,9 @@ func CheckOrder(t *testing.T, task *tasker.Task, tmpl *tasker.Template) {
 		}
 		began := firstStart(s)
 		if began.IsZero() {
+			if s.Attempts > 0 {
+				t.Errorf("step %s ran %d times but its trail records no start", s.Name, s.Attempts)
+			}
 			continue
 		}
 		for _, dep := range spec.Dependencies {
@@ -167,4 +171,15 @@ func firstStart(s *tasker.Step) time.Time {
 		}
 	}
 	return time.Time{}
+}
+
+// SameAsTestdata checks that an example's embedded template is the copy of
+// testdata/templates/tasker/name it says it is. The test runs in
+// examples/NAME, two levels below the repository's root.
+func SameAsTestdata(t *testing.T, templateYAML []byte, name string) {
+	t.Helper()
+	want, err := os.ReadFile(filepath.Join("..", "..", "testdata", "templates", "tasker", name))
+	if err != nil || !bytes.Equal(templateYAML, want) {
+		t.Errorf("template.yaml differs from testdata/templates/tasker/%s (%v)", name, err)
+	}
 }
