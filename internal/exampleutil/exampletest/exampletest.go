@@ -1,0 +1,185 @@
+// Package exampletest runs an example end to end in tests: it calls the
+// example's run function with a fresh SQLite file, checks what it printed
+// and returned, then reads the task back from the file and checks its
+// steps' states and results, and that no step started before all its
+// dependencies had finished.
+package exampletest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"regexp"
+	"testing"
+	"time"
+
+	"github.com/gotasker/tasker"
+	"github.com/gotasker/tasker/internal/exampleutil"
+	"github.com/gotasker/tasker/store/sqlite"
+)
+
+// Case is one run of an example.
+type Case struct {
+	// Name names the subtest.
+	Name string
+	// Args are the example's arguments; Check adds -db.
+	Args []string
+	// State is the task's expected end state.
+	State tasker.TaskState
+	// Steps maps a step's name to its expected state; a step not listed
+	// must be complete when State is complete.
+	Steps map[string]tasker.StepState
+	// Results maps a step's name to its expected result, as JSON.
+	Results map[string]string
+	// Attempts maps a step's name to its expected attempts; a step not
+	// listed must have been attempted once if it ran.
+	Attempts map[string]int
+	// Output lists regular expressions the printed output must match.
+	Output []string
+}
+
+var taskLine = regexp.MustCompile(`(?m)^task (\S+) `)
+
+// Check runs each case as a subtest: run with c.Args on a new SQLite file,
+// expecting nil when c.State is complete and an *exampleutil.IncompleteError
+// naming c.State otherwise; then it checks the output and the stored task
+// against the case and tmplYAML's dependencies.
+func Check(t *testing.T, run exampleutil.RunFunc, tmplYAML []byte, cases ...Case) {
+	t.Helper()
+	tmpl, err := tasker.ParseTemplate("template.yaml", tmplYAML)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cases {
+		t.Run(c.Name, func(t *testing.T) {
+			out, task := runCase(t, run, c)
+			for _, re := range c.Output {
+				if !regexp.MustCompile(re).MatchString(out) {
+					t.Errorf("output lacks %q:\n%s", re, out)
+				}
+			}
+			checkSteps(t, task, c)
+			CheckOrder(t, task, tmpl)
+		})
+	}
+}
+
+// runCase runs the example for c and returns its output and the stored task.
+func runCase(t *testing.T, run exampleutil.RunFunc, c Case) (string, *tasker.Task) {
+	t.Helper()
+	db := filepath.Join(t.TempDir(), "tasks.db")
+	var out bytes.Buffer
+	err := run(t.Context(), append([]string{"-db", db}, c.Args...), &out)
+	var inc *exampleutil.IncompleteError
+	switch {
+	case c.State == tasker.TaskComplete && err != nil:
+		t.Fatalf("run: %v\n%s", err, out.String())
+	case c.State != tasker.TaskComplete && !errors.As(err, &inc):
+		t.Fatalf("run returned %v, want an *IncompleteError\n%s", err, out.String())
+	case inc != nil && inc.State != c.State:
+		t.Fatalf("run: task ended in %s, want %s", inc.State, c.State)
+	}
+	m := taskLine.FindStringSubmatch(out.String())
+	if m == nil {
+		t.Fatalf("output names no task:\n%s", out.String())
+	}
+	return out.String(), Stored(t, db, m[1])
+}
+
+// Stored reads task id back from the SQLite file db.
+func Stored(t *testing.T, db, id string) *tasker.Task {
+	t.Helper()
+	st, err := sqlite.Open(db, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	eng, err := tasker.New(st, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	task, err := eng.Get(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return task
+}
+
+// checkSteps checks the task's state and each step's state, attempts and
+// result against c.
+func checkSteps(t *testing.T, task *tasker.Task, c Case) {
+	t.Helper()
+	if task.State != c.State {
+		t.Errorf("stored task is %s, want %s", task.State, c.State)
+	}
+	for _, s := range task.Steps {
+		want, listed := c.Steps[s.Name]
+		if !listed && c.State == tasker.TaskComplete {
+			want, listed = tasker.StepComplete, true
+		}
+		if listed && s.State != want {
+			t.Errorf("step %s is %s, want %s", s.Name, s.State, want)
+		}
+		if n, ok := c.Attempts[s.Name]; ok && s.Attempts != n || !ok && s.Attempts > 1 {
+			t.Errorf("step %s: %d attempts, want %d", s.Name, s.Attempts, max(n, 1))
+		}
+		if r, ok := c.Results[s.Name]; ok && !jsonEqual(s.Result, r) {
+			t.Errorf("step %s result %s, want %s", s.Name, s.Result, r)
+		}
+	}
+	for name := range c.Results {
+		if task.Step(name) == nil {
+			t.Errorf("no step %s", name)
+		}
+	}
+}
+
+// CheckOrder checks that every step of task that ran began its first
+// attempt only once all its dependencies (in tmpl) had finished.
+func CheckOrder(t testing.TB, task *tasker.Task, tmpl *tasker.Template) {
+	t.Helper()
+	for _, spec := range tmpl.Steps {
+		s := task.Step(spec.Name)
+		if s == nil {
+			t.Errorf("task has no step %s", spec.Name)
+			continue
+		}
+		began := firstStart(s)
+		if began.IsZero() {
+			if s.Attempts > 0 {
+				t.Errorf("step %s ran %d times but its trail records no start", s.Name, s.Attempts)
+			}
+			continue
+		}
+		for _, dep := range spec.Dependencies {
+			d := task.Step(dep)
+			if d.FinishedAt.IsZero() || began.Before(d.FinishedAt) {
+				t.Errorf("step %s began at %s, before its dependency %s finished (at %s)",
+					s.Name, began.Format(time.RFC3339Nano), dep, d.FinishedAt.Format(time.RFC3339Nano))
+			}
+		}
+	}
+}
+
+// firstStart returns when s's first attempt began, or zero if it never ran.
+func firstStart(s *tasker.Step) time.Time {
+	for _, tr := range s.Transitions {
+		if tr.To == string(tasker.StepInProgress) {
+			return tr.At
+		}
+	}
+	return time.Time{}
+}
+
+// SameAsTestdata checks that an example's embedded template is the copy of
+// testdata/templates/tasker/name it says it is. The test runs in
+// examples/NAME, two levels below the repository's root.
+func SameAsTestdata(t *testing.T, templateYAML []byte, name string) {
+	t.Helper()
+	want, err := os.ReadFile(filepath.Join("..", "..", "testdata", "templates", "tasker", name))
+	if err != nil || !bytes.Equal(templateYAML, want) {
+		t.Errorf("template.yaml differs from testdata/templates/tasker/%s (%v)", name, err)
+	}
+}

@@ -1,0 +1,67 @@
+package exampletest
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gotasker/tasker"
+)
+
+// recorder is a testing.TB that records the errors reported to it.
+type recorder struct {
+	testing.TB
+	errs []string
+}
+
+func (r *recorder) Helper() {}
+
+func (r *recorder) Errorf(format string, args ...any) {
+	r.errs = append(r.errs, fmt.Sprintf(format, args...))
+}
+
+const chainYAML = `
+name: chain
+namespace_name: examples
+version: "1.0.0"
+steps:
+  - name: a
+    handler: {callable: a}
+  - name: b
+    handler: {callable: b}
+    dependencies: [a]
+`
+
+// ran returns a step that started at start and finished at end (offsets
+// from t0), with its trail.
+func ran(name string, t0 time.Time, start, end time.Duration) tasker.Step {
+	return tasker.Step{Name: name, State: tasker.StepComplete, Attempts: 1, FinishedAt: t0.Add(end),
+		Transitions: []tasker.Transition{{Step: name, From: "pending", To: "in_progress", At: t0.Add(start)}}}
+}
+
+func TestCheckOrder(t *testing.T) {
+	tmpl, err := tasker.ParseTemplate("chain.yaml", []byte(chainYAML))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now()
+	noTrail := ran("b", t0, 3, 4)
+	noTrail.Transitions = nil
+	for _, c := range []struct {
+		name  string
+		steps []tasker.Step
+		want  string
+	}{
+		{"in order", []tasker.Step{ran("a", t0, 0, 2), ran("b", t0, 2, 3)}, ""},
+		{"early", []tasker.Step{ran("a", t0, 0, 2), ran("b", t0, 1, 3)}, "step b began at"},
+		{"no start recorded", []tasker.Step{ran("a", t0, 0, 2), noTrail}, "records no start"},
+		{"dependency unfinished", []tasker.Step{{Name: "a", State: tasker.StepInProgress}, ran("b", t0, 1, 3)}, "before its dependency a finished"},
+	} {
+		r := &recorder{TB: t}
+		CheckOrder(r, &tasker.Task{Steps: c.steps}, tmpl)
+		if got := strings.Join(r.errs, "\n"); c.want == "" && got != "" || !strings.Contains(got, c.want) {
+			t.Errorf("%s: reported %q, want %q", c.name, got, c.want)
+		}
+	}
+}
