@@ -154,11 +154,24 @@ func listQuery(f store.Filter) (string, []any) {
 	if f.Name != "" {
 		where, args = append(where, "name = ?"), append(args, f.Name)
 	}
+	if f.Initiator != "" {
+		where, args = append(where, "initiator = ?"), append(args, f.Initiator)
+	}
+	if f.SourceSystem != "" {
+		where, args = append(where, "source_system = ?"), append(args, f.SourceSystem)
+	}
 	if len(f.States) > 0 {
 		where = append(where, "state IN (?"+strings.Repeat(", ?", len(f.States)-1)+")")
 		for _, st := range f.States {
 			args = append(args, st)
 		}
+	}
+	for _, tag := range f.Tags {
+		where = append(where, "EXISTS (SELECT 1 FROM json_each(tasks.tags) WHERE value = ?)")
+		args = append(args, tag)
+	}
+	if f.After != "" { // an unknown ID compares seq with NULL: no row
+		where, args = append(where, "seq > (SELECT seq FROM tasks WHERE id = ?)"), append(args, f.After)
 	}
 	q := `SELECT ` + taskColumns + ` FROM tasks`
 	if len(where) > 0 {

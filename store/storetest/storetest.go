@@ -100,7 +100,7 @@ func RunDurable(t *testing.T, open func(t *testing.T, path string) store.Store) 
 
 func allCases() []testCase {
 	var all []testCase
-	for _, group := range [][]testCase{createCases, applyCases, listCases, snapshotCases, concurrencyCases, lifecycleCases} {
+	for _, group := range [][]testCase{createCases, applyCases, listCases, queryCases, snapshotCases, concurrencyCases, lifecycleCases} {
 		all = append(all, group...)
 	}
 	return all
