@@ -42,6 +42,6 @@ func Example() {
 	var task tasker.Task
 	_ = json.NewDecoder(resp.Body).Decode(&task)
 	done, _ := eng.Wait(ctx, task.ID)
-	fmt.Println(resp.StatusCode, task.State, "→", done.State, len(done.Steps), "steps")
-	// Output: 201 pending → complete 5 steps
+	fmt.Println(resp.StatusCode, done.State, len(done.Steps), "steps")
+	// Output: 201 complete 5 steps
 }
