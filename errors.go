@@ -108,15 +108,15 @@ func (e *TemplateError) Unwrap() error { return ErrInvalidTemplate }
 
 // Violation is one way a task input breaks its template's input_schema.
 type Violation struct {
-	Path    string // JSON path of the offending value, such as "$.cart_items[0].quantity"
-	Message string
+	Path    string `json:"path"` // JSON path of the offending value, such as "$.cart_items[0].quantity"
+	Message string `json:"message"`
 }
 
 // InputError lists every violation of a task input against its template's
 // input_schema. Nothing was stored.
 type InputError struct {
-	Template   string // namespace/name@version
-	Violations []Violation
+	Template   string      `json:"template"` // namespace/name@version
+	Violations []Violation `json:"violations"`
 }
 
 // Error lists every violation.

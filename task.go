@@ -13,40 +13,42 @@ import (
 )
 
 // Task is what Get, Wait and List report of a task: a snapshot read from the
-// store.
+// store. Its JSON form (snake_case, as Tasker's API) is the one taskerhttp
+// serves; zero times and empty lists are left out.
 type Task struct {
-	ID             string
-	Namespace      string
-	Name           string
-	Version        string
-	State          TaskState
-	Initiator      string
-	SourceSystem   string
-	Reason         string
-	Tags           []string
-	Context        json.RawMessage // the input, as stored
-	IdempotencyKey string
-	CreatedAt      time.Time
-	StartedAt      time.Time // zero until the task is in progress
-	FinishedAt     time.Time // zero until the task completes or fails
+	ID             string          `json:"id"`
+	Namespace      string          `json:"namespace"`
+	Name           string          `json:"name"`
+	Version        string          `json:"version"`
+	State          TaskState       `json:"state"`
+	Initiator      string          `json:"initiator"`
+	SourceSystem   string          `json:"source_system"`
+	Reason         string          `json:"reason"`
+	Tags           []string        `json:"tags,omitempty"`
+	Context        json.RawMessage `json:"context,omitempty"` // the input, as stored
+	IdempotencyKey string          `json:"idempotency_key,omitempty"`
+	CreatedAt      time.Time       `json:"created_at"`
+	StartedAt      time.Time       `json:"started_at,omitzero"`  // zero until the task is in progress
+	FinishedAt     time.Time       `json:"finished_at,omitzero"` // zero until the task completes or fails
 	// Steps lists the task's steps in template order; nil from List.
-	Steps []Step
+	Steps []Step `json:"steps,omitempty"`
 	// Transitions is the task's own audit trail, oldest first; nil from List.
-	Transitions []Transition
+	// Trail merges it with its steps' trails.
+	Transitions []Transition `json:"transitions,omitempty"`
 }
 
 // Step is a step of a Task.
 type Step struct {
-	Name          string
-	State         StepState
-	Attempts      int // attempts started
-	MaxAttempts   int // from the template; 0 when the template is not loaded
-	Result        json.RawMessage
-	LastError     *Failure // the latest failure, even if a later attempt succeeded
-	NextAttemptAt time.Time
-	StartedAt     time.Time // when the latest attempt started
-	FinishedAt    time.Time // when the step completed or failed for good
-	Transitions   []Transition
+	Name          string          `json:"name"`
+	State         StepState       `json:"state"`
+	Attempts      int             `json:"attempts"`     // attempts started
+	MaxAttempts   int             `json:"max_attempts"` // from the template; 0 when the template is not loaded
+	Result        json.RawMessage `json:"result,omitempty"`
+	LastError     *Failure        `json:"last_error,omitempty"` // the latest failure, even if a later attempt succeeded
+	NextAttemptAt time.Time       `json:"next_attempt_at,omitzero"`
+	StartedAt     time.Time       `json:"started_at,omitzero"`  // when the latest attempt started
+	FinishedAt    time.Time       `json:"finished_at,omitzero"` // when the step completed or failed for good
+	Transitions   []Transition    `json:"transitions,omitempty"`
 }
 
 // Step returns the step named name, or nil.
@@ -61,24 +63,32 @@ func (t *Task) Step(name string) *Step {
 
 // Failure is a recorded step failure.
 type Failure struct {
-	Message   string
-	Type      ErrorType
-	Code      string
-	Retryable bool
-	Attempt   int
-	Stack     string // the handler's stack, when it panicked
+	Message   string    `json:"message"`
+	Type      ErrorType `json:"type"`
+	Code      string    `json:"code,omitempty"`
+	Retryable bool      `json:"retryable"`
+	Attempt   int       `json:"attempt"`
+	Stack     string    `json:"stack,omitempty"` // the handler's stack, when it panicked
 }
 
 // Transition is an entry of the audit trail: a task or step moved From one
 // state To another at a time, in an attempt.
 type Transition struct {
-	Step    string // "" for the task itself
-	From    string
-	To      string
-	Attempt int
-	At      time.Time
-	By      string
-	Reason  string
+	// Seq is the transition's place in its task's whole trail, the task's
+	// and its steps' transitions together, from 1 in the order they were
+	// recorded.
+	Seq     int       `json:"seq"`
+	Step    string    `json:"step,omitempty"` // "" for the task itself
+	From    string    `json:"from"`
+	To      string    `json:"to"`
+	Attempt int       `json:"attempt"`
+	At      time.Time `json:"at"`
+	By      string    `json:"by,omitempty"`     // who, for an operator action
+	Reason  string    `json:"reason,omitempty"` // why, when given
+	// Error is the failure this transition recorded (a failed attempt, a
+	// step the deadline cut off); nil when it recorded none, even if the
+	// step still carries an earlier one.
+	Error *Failure `json:"error,omitempty"`
 }
 
 // Get reads a task with its steps and audit trail. An unknown ID is an error
@@ -157,18 +167,30 @@ func (e *Engine) Wait(ctx context.Context, id string) (*Task, error) {
 
 // TaskFilter selects tasks for List. Empty fields match every task.
 type TaskFilter struct {
-	Namespace string
-	Name      string
-	State     TaskState
-	Limit     int // 0 means no limit
+	Namespace    string
+	Name         string
+	State        TaskState   // one state; States takes several
+	States       []TaskState // any of these (and State, when set)
+	Initiator    string
+	SourceSystem string
+	Tags         []string // every one of these
+	// After keeps only the tasks created after the task with this ID: pass
+	// the last ID of a page to get the next one. An unknown ID matches
+	// nothing.
+	After string
+	Limit int // 0 means no limit
 }
 
 // List returns the tasks that match f, oldest first, without their steps and
 // transitions.
 func (e *Engine) List(ctx context.Context, f TaskFilter) ([]*Task, error) {
-	sf := store.Filter{Namespace: f.Namespace, Name: f.Name, Limit: f.Limit}
+	sf := store.Filter{Namespace: f.Namespace, Name: f.Name, Initiator: f.Initiator,
+		SourceSystem: f.SourceSystem, Tags: f.Tags, After: f.After, Limit: f.Limit}
 	if f.State != "" {
 		sf.States = []string{string(f.State)}
+	}
+	for _, s := range f.States {
+		sf.States = append(sf.States, string(s))
 	}
 	recs, err := e.st.ListTasks(ctx, sf)
 	if err != nil {
@@ -254,12 +276,18 @@ func (t *Task) layOutTrails(trail []store.Transition, index map[string]int) {
 	}
 	all := make([]Transition, starts[n+1])
 	next := slices.Clone(starts)
-	for _, tr := range trail {
+	lastErr := make([]*store.Failure, n+1) // by slot: the failure its previous transition carried
+	for i, tr := range trail {
 		k := slot(tr)
 		if k < 0 {
 			continue
 		}
-		all[next[k]] = Transition{Step: tr.Step, From: tr.From, To: tr.To, Attempt: tr.Attempt, At: tr.At, By: tr.By, Reason: tr.Reason}
+		all[next[k]] = Transition{Seq: i + 1, Step: tr.Step, From: tr.From, To: tr.To, Attempt: tr.Attempt,
+			At: tr.At, By: tr.By, Reason: tr.Reason}
+		if tr.Error != nil && (lastErr[k] == nil || *lastErr[k] != *tr.Error) {
+			all[next[k]].Error = failureView(tr.Error)
+		}
+		lastErr[k] = tr.Error
 		next[k]++
 		if k == n {
 			t.noteTimes(TaskState(tr.To), tr.At)
@@ -315,4 +343,48 @@ func failureView(f *store.Failure) *Failure {
 	}
 	return &Failure{Message: f.Message, Type: ErrorType(f.Type), Code: f.Code,
 		Retryable: f.Retryable, Attempt: f.Attempt, Stack: f.Stack}
+}
+
+// Trail returns the task's whole audit trail, its own transitions and its
+// steps' together, in the order they were recorded (by Seq).
+func (t *Task) Trail() []Transition {
+	out := slices.Clone(t.Transitions)
+	for _, s := range t.Steps {
+		out = append(out, s.Transitions...)
+	}
+	slices.SortFunc(out, func(a, b Transition) int { return a.Seq - b.Seq })
+	return out
+}
+
+// Attempt is one attempt of a step, as its audit trail records it.
+type Attempt struct {
+	Attempt   int       `json:"attempt"`
+	StartedAt time.Time `json:"started_at"`
+	// FinishedAt is when the attempt ended; zero while it runs.
+	FinishedAt time.Time `json:"finished_at,omitzero"`
+	// DurationMS is FinishedAt - StartedAt in milliseconds; 0 while it runs.
+	DurationMS float64 `json:"duration_ms"`
+	// Outcome is the state the attempt ended in (complete, waiting_for_retry,
+	// error, cancelled), or in_progress while it runs.
+	Outcome StepState `json:"outcome"`
+	Error   *Failure  `json:"error,omitempty"` // why it failed
+}
+
+// History returns every attempt of the step, oldest first, from its
+// transitions: each starts when the step moves to in_progress and ends with
+// the step's next move. Operator actions that start no attempt (a retry's
+// reset, a resolution) are in Transitions only.
+func (s *Step) History() []Attempt {
+	var out []Attempt
+	for _, tr := range s.Transitions {
+		switch {
+		case StepState(tr.To) == StepInProgress:
+			out = append(out, Attempt{Attempt: tr.Attempt, StartedAt: tr.At, Outcome: StepInProgress})
+		case StepState(tr.From) == StepInProgress && len(out) > 0:
+			a := &out[len(out)-1]
+			a.FinishedAt, a.Outcome, a.Error = tr.At, StepState(tr.To), tr.Error
+			a.DurationMS = float64(tr.At.Sub(a.StartedAt)) / float64(time.Millisecond)
+		}
+	}
+	return out
 }

@@ -286,45 +286,57 @@ type SubmitRequest struct {
 // error. Nothing is stored when Submit fails. ctx bounds the submission, not
 // the task.
 func (e *Engine) Submit(ctx context.Context, req SubmitRequest) (string, error) {
+	id, _, err := e.submit(ctx, req)
+	return id, err
+}
+
+// submit is Submit reporting whether it created the task (false: an earlier
+// task holds the idempotency key).
+func (e *Engine) submit(ctx context.Context, req SubmitRequest) (id string, created bool, err error) {
 	// The read lock orders Submit against Start, which recovers stored tasks
 	// under the write lock: a task is either recovered or added, never both.
 	e.mu.RLock()
 	defer e.mu.RUnlock()
 	t, state := e.template(req.Namespace, req.Name, req.Version), e.state
 	if state == engineStopped {
-		return "", ErrEngineStopped
+		return "", false, ErrEngineStopped
 	}
 	if t == nil {
-		return "", fmt.Errorf("%w: %s/%s@%s", ErrTemplateNotFound, req.Namespace, req.Name, versionOrLatest(req.Version))
+		return "", false, fmt.Errorf("%w: %s/%s@%s", ErrTemplateNotFound, req.Namespace, req.Name, versionOrLatest(req.Version))
 	}
 	input, err := encodeInput(t, req.Context)
+	if err == nil {
+		err = t.validateInput(input)
+	}
+	if err == nil {
+		req.IdempotencyKey, err = t.identity(req.IdempotencyKey, input)
+	}
 	if err != nil {
-		return "", err
-	}
-	if err := t.validateInput(input); err != nil {
-		return "", err
-	}
-	if req.IdempotencyKey, err = t.identity(req.IdempotencyKey, input); err != nil {
-		return "", err
+		return "", false, err
 	}
 	task, steps := newTaskRecords(t, req, input, time.Now())
-	id, created, err := e.st.CreateTask(ctx, task, steps)
-	if err != nil {
+	if id, created, err = e.st.CreateTask(ctx, task, steps); err != nil {
 		if !e.stored(ctx, task.ID) {
-			return "", fmt.Errorf("tasker: submit %s: %w", t, err)
+			return "", false, fmt.Errorf("tasker: submit %s: %w", t, err)
 		}
 		id, created = task.ID, true // stored after all: run it
 	}
+	return id, created, e.drive(ctx, t, task, id, created, state)
+}
+
+// drive hands a submitted task to the scheduler: a new one is added, an
+// earlier one found by its key adopted; before Start, recovery will.
+func (e *Engine) drive(ctx context.Context, t *Template, task store.Task, id string, created bool, state int) error {
 	switch {
-	case state != engineStarted: // Start recovers it
+	case state != engineStarted:
 	case created:
-		e.sched.add(id, t, input, task.CreatedAt, task.Deadline)
-	default: // an earlier Submit's task: make sure it runs
+		e.sched.add(id, t, task.Context, task.CreatedAt, task.Deadline)
+	default:
 		if _, err := e.adopt(ctx, id); err != nil {
-			return id, fmt.Errorf("tasker: submit %s: resume task %s: %w", t, id, err)
+			return fmt.Errorf("tasker: submit %s: resume task %s: %w", t, id, err)
 		}
 	}
-	return id, nil
+	return nil
 }
 
 // identity returns the idempotency key of a task of t submitted with key

@@ -93,6 +93,11 @@ type Transition struct {
 	At      time.Time
 	By      string // who asked, for operator actions; "" for the engine
 	Reason  string // why, when given
+	// Error is the Error of the step change that made the transition, as
+	// given (a change carries the step's latest failure, so several
+	// transitions may hold the same one); nil for a task change or a change
+	// without one.
+	Error *Failure
 }
 
 // Change moves a task or one of its steps from an expected state to a new
@@ -176,10 +181,16 @@ type DeadLetterFilter struct {
 
 // Filter selects tasks for ListTasks. Empty fields match everything.
 type Filter struct {
-	Namespace string
-	Name      string
-	States    []string // any of these; empty means every state
-	Limit     int      // at most this many; 0 (or less) means no limit
+	Namespace    string
+	Name         string
+	States       []string // any of these; empty means every state
+	Initiator    string
+	SourceSystem string
+	Tags         []string // every one of these
+	// After, when set, keeps only the tasks created after the task with this
+	// ID (in creation order), for paging; an unknown ID matches nothing.
+	After string
+	Limit int // at most this many; 0 (or less) means no limit
 }
 
 // Snapshot is a task with its steps and audit trail, as read at one moment.

@@ -58,8 +58,13 @@ func (ts *transitions) add(t store.Transition) {
 	(*ts)[n-1] = append((*ts)[n-1], t)
 }
 
+// all returns a copy of every transition, sharing no memory with ts.
 func (ts transitions) all() []store.Transition {
-	return slices.Concat(ts...)
+	out := slices.Concat(ts...)
+	for i := range out {
+		out[i].Error = record.CloneFailure(out[i].Error)
+	}
+	return out
 }
 
 // deadLetters is the dead-letter list, in insertion order. Apply holds only
@@ -449,7 +454,7 @@ func (s *Store) readLocked(ctx context.Context, fn func() error) error {
 func (s *Store) ListTasks(ctx context.Context, f store.Filter) ([]store.Task, error) {
 	var out []store.Task
 	err := s.readLocked(ctx, func() error {
-		for _, e := range s.order {
+		for _, e := range s.after(f.After) {
 			if f.Limit > 0 && len(out) == f.Limit {
 				break
 			}
@@ -476,10 +481,26 @@ func (s *Store) DeadLetters(ctx context.Context, f store.DeadLetterFilter) ([]st
 	return out, err
 }
 
+// after returns the entries created after the task id, every entry when id
+// is "", none when it is unknown. Called with s.mu held.
+func (s *Store) after(id string) []*entry {
+	if id == "" {
+		return s.order
+	}
+	i := slices.Index(s.order, s.tasks[id]) // -1 when unknown: no entry is nil
+	if i < 0 {
+		return nil
+	}
+	return s.order[i+1:]
+}
+
 func matches(t store.Task, f store.Filter) bool {
 	return (f.Namespace == "" || t.Namespace == f.Namespace) &&
 		(f.Name == "" || t.Name == f.Name) &&
-		(len(f.States) == 0 || slices.Contains(f.States, t.State))
+		(len(f.States) == 0 || slices.Contains(f.States, t.State)) &&
+		(f.Initiator == "" || t.Initiator == f.Initiator) &&
+		(f.SourceSystem == "" || t.SourceSystem == f.SourceSystem) &&
+		!slices.ContainsFunc(f.Tags, func(tag string) bool { return !slices.Contains(t.Tags, tag) })
 }
 
 // Close discards the store's contents. Later calls return store.ErrClosed;

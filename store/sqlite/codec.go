@@ -129,15 +129,20 @@ func scanStep(sc scanner) (store.Step, error) {
 }
 
 // transitionColumns are the columns scanTransition reads, in order.
-const transitionColumns = `task_id, step, from_state, to_state, attempt, at, actor, reason`
+const transitionColumns = `task_id, step, from_state, to_state, attempt, at, actor, reason, error`
 
 func scanTransition(sc scanner) (store.Transition, error) {
 	var (
-		tr store.Transition
-		at sql.NullInt64
+		tr      store.Transition
+		at      sql.NullInt64
+		failure sql.NullString
 	)
-	err := sc.Scan(&tr.TaskID, &tr.Step, &tr.From, &tr.To, &tr.Attempt, &at, &tr.By, &tr.Reason)
+	err := sc.Scan(&tr.TaskID, &tr.Step, &tr.From, &tr.To, &tr.Attempt, &at, &tr.By, &tr.Reason, &failure)
+	if err != nil {
+		return store.Transition{}, err
+	}
 	tr.At = fromNanos(at)
+	tr.Error, err = decodeFailure(failure)
 	return tr, err
 }
 

@@ -141,11 +141,20 @@ func listQuery(f store.Filter) (string, []any) {
 	var sel selection
 	sel.equal("namespace", f.Namespace)
 	sel.equal("name", f.Name)
+	sel.equal("initiator", f.Initiator)
+	sel.equal("source_system", f.SourceSystem)
 	if len(f.States) > 0 {
 		sel.where = append(sel.where, "state IN (?"+strings.Repeat(", ?", len(f.States)-1)+")")
 		for _, st := range f.States {
 			sel.args = append(sel.args, st)
 		}
+	}
+	for _, tag := range f.Tags {
+		sel.where = append(sel.where, "EXISTS (SELECT 1 FROM json_each(tasks.tags) WHERE value = ?)")
+		sel.args = append(sel.args, tag)
+	}
+	if f.After != "" { // an unknown ID compares seq with NULL: no row
+		sel.where, sel.args = append(sel.where, "seq > (SELECT seq FROM tasks WHERE id = ?)"), append(sel.args, f.After)
 	}
 	return sel.query(`SELECT `+taskColumns+` FROM tasks`, f.Limit)
 }

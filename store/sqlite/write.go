@@ -30,7 +30,7 @@ const (
 	updateTaskSQL = `UPDATE tasks SET state = ?, updated_at = ?, deadline = coalesce(?, deadline)
 		WHERE id = ? AND state = ?`
 	insertTransitionSQL = `INSERT INTO transitions (task_id, step, from_state, to_state,
-		attempt, at, actor, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
+		attempt, at, actor, reason, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	insertDeadLetterSQL = `INSERT INTO dead_letters (id, task_id, reason, message, status,
 		created_at, resolved_at, resolved_by, resolution) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	// The unary + keeps SQLite from choosing the index on status, which
@@ -212,7 +212,11 @@ func (ws *writeStmts) apply(changes []store.Change) error {
 }
 
 func (ws *writeStmts) applyOne(i int, c store.Change) error {
-	n, err := ws.move(c)
+	failure, err := encodeFailure(c.Error)
+	if err != nil {
+		return fmt.Errorf("change %d: %w", i, err)
+	}
+	n, err := ws.move(c, failure)
 	if err != nil {
 		return fmt.Errorf("change %d: %w", i, err)
 	}
@@ -220,8 +224,11 @@ func (ws *writeStmts) applyOne(i int, c store.Change) error {
 		return ws.conflict(i, c)
 	}
 	tr := record.Transition(c)
+	if tr.Error == nil {
+		failure = nil
+	}
 	_, err = ws.insertTransition.run(tr.TaskID, tr.Step, tr.From, tr.To,
-		int64(tr.Attempt), nanos(tr.At), tr.By, tr.Reason)
+		int64(tr.Attempt), nanos(tr.At), tr.By, tr.Reason, failure)
 	if err != nil {
 		return fmt.Errorf("change %d: transition: %w", i, err)
 	}
@@ -254,15 +261,11 @@ func (ws *writeStmts) deadLetters(i int, c store.Change) error {
 	return nil
 }
 
-// move runs the compare-and-swap update of change c and returns the number
-// of rows it changed: 0 or 1.
-func (ws *writeStmts) move(c store.Change) (int64, error) {
+// move runs the compare-and-swap update of change c, whose Error encodes as
+// failure, and returns the number of rows it changed: 0 or 1.
+func (ws *writeStmts) move(c store.Change, failure any) (int64, error) {
 	if c.Step == "" {
 		return ws.updateTask.run(c.To, nanos(c.At), nanos(c.Deadline), c.TaskID, c.From)
-	}
-	failure, err := encodeFailure(c.Error)
-	if err != nil {
-		return 0, err
 	}
 	if c.From == "" {
 		return ws.createStep.run(c.TaskID, c.Step, int64(c.Position), c.To, int64(c.Attempt),
@@ -311,6 +314,9 @@ func (s *Store) CreateTask(ctx context.Context, task store.Task, steps []store.S
 	if s.closed.Load() {
 		return "", false, s.fail("create task", store.ErrClosed)
 	}
+	if err := s.writable(); err != nil {
+		return "", false, s.fail("create task", err)
+	}
 	t, st, err := record.PrepareTask(task, steps)
 	if err != nil {
 		return "", false, s.fail("create task", err)
@@ -333,6 +339,9 @@ func (s *Store) CreateTask(ctx context.Context, task store.Task, steps []store.S
 func (s *Store) Apply(ctx context.Context, changes []store.Change) error {
 	if s.closed.Load() {
 		return s.fail("apply", store.ErrClosed)
+	}
+	if err := s.writable(); err != nil {
+		return s.fail("apply", err)
 	}
 	cs, err := record.PrepareChanges(changes)
 	if err != nil {

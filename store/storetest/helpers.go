@@ -225,6 +225,7 @@ func checkTransitions(t *testing.T, got, want []store.Transition) {
 		d.time("At", g.At, w.At)
 		d.eq("By", g.By, w.By)
 		d.eq("Reason", g.Reason, w.Reason)
+		d.eq("Error", g.Error, w.Error)
 	})
 }
 
@@ -255,8 +256,12 @@ func withTaskID(id string, steps []store.Step) []store.Step {
 func transitionOf(c store.Change) store.Transition {
 	tr := store.Transition{TaskID: c.TaskID, Step: c.Step, From: c.From, To: c.To,
 		Attempt: c.Attempt, At: c.At, By: c.By, Reason: c.Reason}
+	if c.Error != nil {
+		failure := *c.Error
+		tr.Error = &failure
+	}
 	if c.Step == "" {
-		tr.Attempt = 0
+		tr.Attempt, tr.Error = 0, nil
 	}
 	return tr
 }

@@ -115,8 +115,8 @@ func RunDurable(t *testing.T, open func(t *testing.T, path string) store.Store) 
 
 func allCases() []testCase {
 	var all []testCase
-	for _, group := range [][]testCase{createCases, applyCases, addStepCases, listCases, snapshotCases, concurrencyCases, lifecycleCases,
-		deadLetterCases, checkpointCases} {
+	for _, group := range [][]testCase{createCases, applyCases, addStepCases, listCases, queryCases, snapshotCases, concurrencyCases,
+		lifecycleCases, deadLetterCases, checkpointCases} {
 		all = append(all, group...)
 	}
 	return all

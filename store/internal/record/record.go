@@ -122,15 +122,15 @@ func Conflict(i int, c store.Change, format string, args ...any) error {
 }
 
 // Transition returns the audit entry recording c, which must have been
-// prepared; a task change records attempt 0.
+// prepared; a task change records attempt 0 and no error.
 func Transition(c store.Change) store.Transition {
-	attempt := c.Attempt
+	attempt, failure := c.Attempt, c.Error
 	if c.Step == "" {
-		attempt = 0
+		attempt, failure = 0, nil
 	}
 	return store.Transition{
 		TaskID: c.TaskID, Step: c.Step, From: c.From, To: c.To,
-		Attempt: attempt, At: c.At, By: c.By, Reason: c.Reason,
+		Attempt: attempt, At: c.At, By: c.By, Reason: c.Reason, Error: failure,
 	}
 }
 

@@ -1,0 +1,96 @@
+package tasker
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/gotasker/tasker/store"
+)
+
+// ErrDuplicateTask reports a submission whose idempotency key an earlier
+// task of the same template (namespace and name) holds: see SubmitUnique.
+// It is wrapped by every *DuplicateTaskError.
+var ErrDuplicateTask = errors.New("tasker: duplicate task")
+
+// DuplicateTaskError is SubmitUnique's error for a duplicate submission:
+// nothing was created, and ID is the earlier task's.
+type DuplicateTaskError struct {
+	ID             string // the existing task
+	IdempotencyKey string
+}
+
+// Error names the existing task.
+func (e *DuplicateTaskError) Error() string {
+	return fmt.Sprintf("tasker: duplicate task: idempotency key %q is held by task %s", e.IdempotencyKey, e.ID)
+}
+
+// Unwrap returns ErrDuplicateTask.
+func (e *DuplicateTaskError) Unwrap() error { return ErrDuplicateTask }
+
+// SubmitUnique is Submit, except that a submission whose IdempotencyKey an
+// earlier task of the same namespace and name holds returns that task's ID
+// with a *DuplicateTaskError (wrapping ErrDuplicateTask) instead of nil, so
+// an API can answer "conflict". The earlier task is driven all the same, as
+// Submit does.
+func (e *Engine) SubmitUnique(ctx context.Context, req SubmitRequest) (string, error) {
+	id, created, err := e.submit(ctx, req)
+	if err == nil && !created {
+		return id, &DuplicateTaskError{ID: id, IdempotencyKey: req.IdempotencyKey}
+	}
+	return id, err
+}
+
+// Templates returns every loaded template, ordered by namespace, name and
+// then highest version first. The templates are shared: do not modify them.
+func (e *Engine) Templates() []*Template {
+	e.tmplMu.RLock()
+	defer e.tmplMu.RUnlock()
+	var out []*Template
+	for _, vs := range e.templates {
+		out = append(out, vs...)
+	}
+	slices.SortFunc(out, func(a, b *Template) int {
+		return cmp.Or(strings.Compare(a.Namespace, b.Namespace), strings.Compare(a.Name, b.Name),
+			compareVersions(b.Version, a.Version))
+	})
+	return out
+}
+
+// Handlers returns the callable names that have a registered handler,
+// sorted.
+func (e *Engine) Handlers() []string {
+	e.handlers.mu.RLock()
+	defer e.handlers.mu.RUnlock()
+	out := make([]string, 0, len(e.handlers.handlers))
+	for name := range e.handlers.handlers {
+		out = append(out, name)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// ErrNotStarted reports an engine that Start has not been called on.
+var ErrNotStarted = errors.New("tasker: engine not started")
+
+// Ready returns nil when the engine is started, not stopped, and its store
+// answers a read; otherwise ErrNotStarted, ErrEngineStopped or the store's
+// error. It is a readiness probe's question.
+func (e *Engine) Ready(ctx context.Context) error {
+	e.mu.RLock()
+	state := e.state
+	e.mu.RUnlock()
+	switch state {
+	case engineNew:
+		return ErrNotStarted
+	case engineStopped:
+		return ErrEngineStopped
+	}
+	if _, err := e.st.ListTasks(ctx, store.Filter{Limit: 1}); err != nil {
+		return fmt.Errorf("tasker: store not reachable: %w", err)
+	}
+	return nil
+}
