@@ -61,6 +61,13 @@ var (
 	// ErrTaskStale is the cancellation cause of a handler's context when its
 	// task went stale by its template's lifecycle and is ended in error.
 	ErrTaskStale = errors.New("tasker: task stale")
+	// ErrSubtaskPending is returned by StepContext.Subtask while the
+	// sub-task runs: the handler returns it, and the step waits for the
+	// sub-task without holding a worker.
+	ErrSubtaskPending = errors.New("tasker: waiting for the sub-task")
+	// ErrSubtaskFailed is returned by StepContext.Subtask for a sub-task
+	// that ended in error or was cancelled.
+	ErrSubtaskFailed = errors.New("tasker: sub-task failed")
 	// ErrStepTimeout is the cancellation cause of a handler's context when
 	// the step's timeout expires.
 	ErrStepTimeout = errors.New("tasker: step timed out")

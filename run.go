@@ -74,6 +74,9 @@ type stepRun struct {
 	picked     bool            // its decision parent chose it
 	slot       bool            // a batch worker holding one of its group's places
 	checkpoint json.RawMessage // what its handler last saved of its progress
+	parked     *store.Change   // the claim of the attempt waiting for its sub-task; nil when none
+	woken      bool            // its sub-task ended before the attempt parked
+	child      string          // the sub-task it started, once it did
 }
 
 // cutoff says why a task is cut short before its steps ran: its deadline
@@ -534,7 +537,9 @@ func (r *run) cancelBy(a Action, now time.Time) (effects, bool) {
 	if r.cancelled == nil {
 		r.cancelled = &a
 	}
+	unparked := r.unpark(now, outcome{cancelled: true})
 	eff := r.finish(now)
+	eff.writes = append(unparked, eff.writes...)
 	r.mu.Unlock()
 	r.cancel(ErrTaskCancelled)
 	return eff, true
@@ -558,7 +563,9 @@ func (r *run) cutShort(now time.Time, c *cutoff) effects {
 		return none
 	}
 	r.failed, r.cut = true, c
+	unparked := r.unpark(now, outcome{fail: &store.Failure{Message: c.message, Type: string(ErrorTimeout), Code: c.code}})
 	eff := r.finish(now)
+	eff.writes = append(unparked, eff.writes...)
 	r.mu.Unlock()
 	r.cancel(c.cause)
 	return eff
@@ -872,6 +879,90 @@ func (r *run) checkpoint(i int) json.RawMessage {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.steps[i].checkpoint
+}
+
+// park makes the attempt claim of step i wait for its sub-task, holding
+// no worker: its turn stays in flight until wake. A sub-task that ended
+// before the attempt parked wakes it at once.
+func (r *run) park(i int, claim store.Change) effects {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	st := &r.steps[i]
+	if st.woken {
+		st.woken = false
+		return effects{work: []work{{r: r, step: i, claimed: &claim}}, retry: -1}
+	}
+	st.parked = &claim
+	return none
+}
+
+// wake returns the parked attempt of step i as work, its sub-task ended,
+// to call its handler again; before it parked, it marks it woken.
+func (r *run) wake(i int) []work {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	st := &r.steps[i]
+	if st.parked == nil {
+		st.woken = true
+		return nil
+	}
+	claim := st.parked
+	st.parked = nil
+	return []work{{r: r, step: i, claimed: claim}}
+}
+
+// unpark ends every parked attempt with out, for a task that is cancelled
+// or cut short, and returns the changes recording it. Called with mu held.
+func (r *run) unpark(now time.Time, out outcome) []store.Change {
+	var changes []store.Change
+	for i := range r.steps {
+		st := &r.steps[i]
+		if st.parked == nil {
+			continue
+		}
+		claim := st.parked
+		st.parked = nil
+		fail := out.fail
+		if fail != nil {
+			f := *fail
+			f.Attempt = claim.Attempt
+			fail = &f
+		}
+		ch, _ := r.outcomeChange(i, claim.Attempt, claim.Error, outcome{cancelled: out.cancelled, fail: fail}, now)
+		if fail != nil {
+			ch.To, ch.NextAttemptAt = string(StepFailed), time.Time{} // the task ends: no retry
+		}
+		r.apply(i, ch)
+		r.inflight--
+		changes = append(changes, ch)
+	}
+	return changes
+}
+
+// linked records that step i started sub-task child, and reports whether
+// that is new.
+func (r *run) linked(i int, child string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	st := &r.steps[i]
+	if st.child == child {
+		return false
+	}
+	st.child = child
+	return true
+}
+
+// children returns the sub-tasks the task's waiting steps started.
+func (r *run) children() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, st := range r.steps {
+		if st.parked != nil && st.child != "" {
+			out = append(out, st.child)
+		}
+	}
+	return out
 }
 
 // batchResults returns the outcomes of the instances of worker template

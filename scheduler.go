@@ -24,6 +24,7 @@ import (
 // timer, holding no worker and no goroutine.
 type scheduler struct {
 	st          store.Store
+	eng         *Engine // for the sub-tasks steps start
 	log         *zap.Logger
 	handlers    *registry
 	workers     int
@@ -43,6 +44,7 @@ type scheduler struct {
 	queue    []work // ready work, FIFO from head
 	head     int
 	runs     map[string]*run
+	waiters  map[string]waiter // by sub-task ID: the parent step waiting for it
 	timers   map[*timer]struct{}
 	started  chan struct{} // closed by start
 	stopped  chan struct{} // closed by stop
@@ -69,6 +71,7 @@ func newScheduler(st store.Store, log *zap.Logger, h *registry, cfg Config) *sch
 		st: st, log: log, handlers: h, workers: cfg.Workers, stepTimeout: cfg.StepTimeout,
 		staleEvery: cfg.StalenessInterval, clock: cfg.Clock,
 		runs:    make(map[string]*run),
+		waiters: make(map[string]waiter),
 		timers:  make(map[*timer]struct{}),
 		started: make(chan struct{}),
 		stopped: make(chan struct{}),
@@ -258,9 +261,13 @@ func (s *scheduler) cancelTask(id string, a Action) bool {
 	if r == nil {
 		return false
 	}
+	children := r.children()
 	eff, ok := r.cancelBy(a, time.Now())
 	if ok {
 		s.carry(r, eff)
+		for _, c := range children {
+			s.cancelTask(c, Action{By: "task:" + id, Reason: "its parent was cancelled"})
+		}
 	}
 	return ok
 }
@@ -355,7 +362,7 @@ func (wk *worker) attempt(w work) []work {
 	if timeout == 0 {
 		timeout = s.stepTimeout
 	}
-	sc := &StepContext{run: r, spec: spec, attempt: claim.Attempt, sched: s}
+	sc := &StepContext{run: r, spec: spec, attempt: claim.Attempt, sched: s, started: claim.At}
 	out := invoke(r.ctx, s.handlers.lookup(spec.Callable), sc, timeout, func(out outcome) {
 		// The handler called runtime.Goexit: this goroutine ends once its
 		// deferred calls return. Record the outcome here and start a
@@ -364,8 +371,11 @@ func (wk *worker) attempt(w work) []work {
 		s.wg.Add(1)
 		go s.work()
 	})
-	if out.interrupted {
+	switch {
+	case out.interrupted:
 		return nil // left in progress, for recovery
+	case out.parked:
+		return s.carry(r, r.park(i, claim))
 	}
 	return s.carry(r, r.outcome(i, claim, out, time.Now(), wk.buf))
 }
@@ -488,14 +498,46 @@ func (s *scheduler) abandon(r *run, err error) {
 	s.release(r, err)
 }
 
-// release stops driving r's task; err says why, when it did not end.
+// release stops driving r's task; err says why, when it did not end. A
+// parent step waiting for the task, a sub-task, is woken.
 func (s *scheduler) release(r *run, err error) {
 	s.mu.Lock()
 	if s.runs[r.id] == r {
 		delete(s.runs, r.id)
 	}
+	w, waited := s.waiters[r.id]
+	delete(s.waiters, r.id)
 	s.mu.Unlock()
 	s.cancelTimer(r.release(err))
+	if waited {
+		s.push(w.r.wake(w.step)...)
+	}
+}
+
+// waiter is a parent step waiting for its sub-task.
+type waiter struct {
+	r    *run
+	step int
+}
+
+// watch makes step of parent wait for sub-task child, which a run of this
+// engine drives, and reports true; false when no run drives child (it has
+// ended, or is not driven here).
+func (s *scheduler) watch(parent *run, step int, child string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.runs[child]; !ok {
+		return false
+	}
+	s.waiters[child] = waiter{parent, step}
+	return true
+}
+
+// unwatch forgets a wait that watch registered.
+func (s *scheduler) unwatch(child string) {
+	s.mu.Lock()
+	delete(s.waiters, child)
+	s.mu.Unlock()
 }
 
 // apply writes changes durably, after checking each against the transition

@@ -66,7 +66,8 @@ type StepContext struct {
 	ancMu sync.Mutex
 	anc   []bool // the step's ancestors, found on the first transitive read
 
-	sched *scheduler // writes its checkpoints; nil outside a running attempt
+	sched   *scheduler // writes its checkpoints, starts its sub-tasks; nil outside a running attempt
+	started time.Time  // when the attempt was claimed
 }
 
 // Checkpoint decodes the step's last saved checkpoint into v and reports
@@ -286,6 +287,7 @@ type outcome struct {
 	retryAfter  time.Duration   // a handler's StepError.RetryAfter
 	interrupted bool            // the engine stopped under it: record nothing
 	cancelled   bool            // its task was cancelled under it
+	parked      bool            // it waits for its sub-task: record nothing yet
 }
 
 // invoke runs one attempt of a handler: it applies the step's timeout (none
@@ -335,6 +337,8 @@ func outcomeOf(ctx context.Context, v any, err error, timeout time.Duration) (ou
 	case err != nil && holdsNil(err):
 		out.fail = &store.Failure{Message: fmt.Sprintf("handler returned a nil %T as its error", err),
 			Type: string(ErrorHandler), Code: CodeNilError}
+	case err != nil && errors.Is(err, ErrSubtaskPending) && cause == nil:
+		out.parked = true
 	case err != nil && errors.Is(cause, ErrEngineStopping):
 		out.interrupted = true
 	case err != nil && errors.Is(cause, ErrTaskCancelled):

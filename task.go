@@ -48,6 +48,7 @@ type Step struct {
 	NextAttemptAt time.Time       `json:"next_attempt_at,omitzero"`
 	StartedAt     time.Time       `json:"started_at,omitzero"`  // when the latest attempt started
 	FinishedAt    time.Time       `json:"finished_at,omitzero"` // when the step completed or failed for good
+	Subtask       string          `json:"subtask,omitempty"`    // the ID of the sub-task it started (StepContext.Subtask); "" when none
 	Transitions   []Transition    `json:"transitions,omitempty"`
 }
 
@@ -297,6 +298,7 @@ func (t *Task) layOutTrails(trail []store.Transition, index map[string]int) {
 	}
 	for i := range t.Steps {
 		t.Steps[i].Transitions = window(all, starts[i], starts[i+1])
+		t.Steps[i].Subtask = subtaskOf(t.Steps[i].Transitions)
 	}
 	t.Transitions = window(all, starts[n], starts[n+1])
 }

@@ -123,6 +123,7 @@ func New(st store.Store, cfg *Config) (*Engine, error) {
 	}
 	e := &Engine{st: st, cfg: c, templates: make(map[string][]*Template)}
 	e.sched = newScheduler(st, c.Logger, &e.handlers, c)
+	e.sched.eng = e
 	return e, nil
 }
 
