@@ -94,15 +94,21 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return serve(ctx, *addr, eng, *dbPath, out)
 	}
 
+	return runOnce(ctx, eng, *token, *empty, *dbPath, out)
+}
+
+// runOnce submits the guide's order, paying with token (an empty cart if
+// empty), waits for it and reports it.
+func runOnce(ctx context.Context, eng *tasker.Engine, token string, empty bool, dbPath string, out io.Writer) error {
 	input := orders.Input{
 		CustomerEmail: "customer@example.com",
-		PaymentToken:  *token,
+		PaymentToken:  token,
 		CartItems: []orders.CartItem{
 			{SKU: "WIDGET-A", Name: "Widget A", Quantity: 2, UnitPrice: 29.99},
 			{SKU: "GADGET-B", Name: "Gadget B", Quantity: 1, UnitPrice: 49.99},
 		},
 	}
-	if *empty {
+	if empty {
 		input.CartItems = []orders.CartItem{}
 	}
 	id, err := eng.Submit(ctx, tasker.SubmitRequest{
@@ -117,7 +123,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	report(out, task, *dbPath)
+	report(out, task, dbPath)
 	return nil
 }
 
