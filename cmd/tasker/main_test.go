@@ -55,18 +55,8 @@ func (r result) want(t *testing.T, code int, outRE, errRE string) {
 // startEngine runs the guide's workflow on st, stopped at the end.
 func startEngine(t *testing.T, st store.Store, h orders.Handlers) *tasker.Engine {
 	t.Helper()
-	eng, err := tasker.New(st, nil)
+	eng, err := orders.NewEngine(st, nil, h)
 	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl, err := orders.Template()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := h.Register(eng); err != nil {
-		t.Fatal(err)
-	}
-	if err := eng.AddTemplates(tmpl); err != nil {
 		t.Fatal(err)
 	}
 	if err := eng.Start(context.Background()); err != nil {

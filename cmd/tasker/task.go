@@ -37,6 +37,16 @@ func (a *app) client(c *conn) (*client, error) {
 	return newClient(c.url, key)
 }
 
+// call sends one request to the server of c: see client.do.
+func (a *app) call(ctx context.Context, c *conn, method, path string, body, out any) error {
+	cl, err := a.client(c)
+	if err != nil {
+		return err
+	}
+	defer cl.close()
+	return cl.do(ctx, method, path, body, out)
+}
+
 // source returns the SQLite file of --db, or the server.
 func (a *app) source(c *conn) (source, error) {
 	if c.db != "" {
@@ -74,13 +84,8 @@ func (a *app) createCmd(c *conn) *cobra.Command {
 					return err
 				}
 			}
-			cl, err := a.client(c)
-			if err != nil {
-				return err
-			}
-			defer cl.close()
 			var task tasker.Task
-			if err := cl.do(cmd.Context(), "POST", "/tasks", req, &task); err != nil {
+			if err := a.call(cmd.Context(), c, "POST", "/tasks", req, &task); err != nil {
 				return err
 			}
 			return a.print(&task, func() { fmt.Fprintf(a.out, "created task %s (%s)\n", task.ID, task.State) })
@@ -266,13 +271,8 @@ func (a *app) actionCmd(c *conn, use, short, method, suffix string) *cobra.Comma
 	cmd := &cobra.Command{
 		Use: use, Short: short, Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cl, err := a.client(c)
-			if err != nil {
-				return err
-			}
-			defer cl.close()
 			var task tasker.Task
-			if err := cl.do(cmd.Context(), method, "/tasks/"+args[0]+suffix, req, &task); err != nil {
+			if err := a.call(cmd.Context(), c, method, "/tasks/"+args[0]+suffix, req, &task); err != nil {
 				return err
 			}
 			return a.print(&task, func() { fmt.Fprintf(a.out, "task %s: %s\n", task.ID, task.State) })
@@ -306,13 +306,8 @@ func (a *app) resolveCmd(c *conn) *cobra.Command {
 					return err
 				}
 			}
-			cl, err := a.client(c)
-			if err != nil {
-				return err
-			}
-			defer cl.close()
 			var s tasker.Step
-			if err := cl.do(cmd.Context(), "PATCH", "/tasks/"+args[0]+"/workflow_steps/"+args[1], req, &s); err != nil {
+			if err := a.call(cmd.Context(), c, "PATCH", "/tasks/"+args[0]+"/workflow_steps/"+args[1], req, &s); err != nil {
 				return err
 			}
 			return a.print(&s, func() { fmt.Fprintf(a.out, "step %s of task %s: %s\n", s.Name, args[0], s.State) })

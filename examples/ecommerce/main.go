@@ -129,18 +129,8 @@ func runOnce(ctx context.Context, eng *tasker.Engine, token string, empty bool, 
 
 // startEngine starts an engine on st with the guide's template and h.
 func startEngine(ctx context.Context, st *sqlite.Store, h orders.Handlers) (*tasker.Engine, error) {
-	eng, err := tasker.New(st, nil)
+	eng, err := orders.NewEngine(st, nil, h)
 	if err != nil {
-		return nil, err
-	}
-	tmpl, err := orders.Template()
-	if err != nil {
-		return nil, err
-	}
-	if err := h.Register(eng); err != nil {
-		return nil, err
-	}
-	if err := eng.AddTemplates(tmpl); err != nil {
 		return nil, err
 	}
 	return eng, eng.Start(ctx)

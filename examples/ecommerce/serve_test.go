@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/gotasker/tasker"
+	"github.com/gotasker/tasker/internal/orders"
 	"github.com/gotasker/tasker/store/sqlite"
 )
 
@@ -28,24 +29,6 @@ func TestMain(m *testing.M) {
 	}
 	os.Exit(m.Run())
 }
-
-// guideCurlBody is the -d of the guide's Step 3 curl command, verbatim.
-const guideCurlBody = `{
-    "name": "ecommerce_order_processing",
-    "namespace": "ecommerce",
-    "version": "1.0.0",
-    "initiator": "api:checkout",
-    "source_system": "web",
-    "reason": "New order received",
-    "context": {
-      "customer_email": "customer@example.com",
-      "payment_token": "tok_test_success",
-      "cart_items": [
-        {"sku": "WIDGET-A", "name": "Widget A", "quantity": 2, "unit_price": 29.99},
-        {"sku": "GADGET-B", "name": "Gadget B", "quantity": 1, "unit_price": 49.99}
-      ]
-    }
-  }`
 
 // server is the example started as a process with -serve.
 type server struct {
@@ -83,7 +66,7 @@ func (discard) Write(p []byte) (int, error) { return len(p), nil }
 // post posts the guide's body and returns the created task's ID.
 func (s *server) post(t *testing.T) string {
 	t.Helper()
-	resp, err := http.Post(s.url+"/tasks", "application/json", strings.NewReader(guideCurlBody))
+	resp, err := http.Post(s.url+"/tasks", "application/json", strings.NewReader(orders.CurlBody))
 	if err != nil {
 		t.Fatal(err)
 	}
