@@ -25,22 +25,7 @@ import (
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // guideBody is the body of the guide's Step 3 curl command, verbatim.
-const guideBody = `{
-    "name": "ecommerce_order_processing",
-    "namespace": "ecommerce",
-    "version": "1.0.0",
-    "initiator": "api:checkout",
-    "source_system": "web",
-    "reason": "New order received",
-    "context": {
-      "customer_email": "customer@example.com",
-      "payment_token": "tok_test_success",
-      "cart_items": [
-        {"sku": "WIDGET-A", "name": "Widget A", "quantity": 2, "unit_price": 29.99},
-        {"sku": "GADGET-B", "name": "Gadget B", "quantity": 1, "unit_price": 49.99}
-      ]
-    }
-  }`
+const guideBody = orders.CurlBody
 
 // api is a handler on an engine running the guide's workflow, and the
 // OpenAPI document every response it gives is checked against.
@@ -54,18 +39,8 @@ type api struct {
 // started; it is stopped when the test ends.
 func newEngine(t *testing.T, h orders.Handlers) *tasker.Engine {
 	t.Helper()
-	eng, err := tasker.New(memory.New(), &tasker.Config{Workers: 8})
+	eng, err := orders.NewEngine(memory.New(), &tasker.Config{Workers: 8}, h)
 	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl, err := orders.Template()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := h.Register(eng); err != nil {
-		t.Fatal(err)
-	}
-	if err := eng.AddTemplates(tmpl); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {

@@ -43,32 +43,24 @@ type StepAudit struct {
 
 // taskStep reads the task and step of r's path.
 func (h *Handler) taskStep(r *http.Request) (*tasker.Task, *tasker.Step, error) {
-	id, err := taskID(r)
-	if err != nil {
-		return nil, nil, err
-	}
-	task, err := h.eng.Get(r.Context(), id)
+	task, err := h.task(r)
 	if err != nil {
 		return nil, nil, err
 	}
 	name := r.PathValue("step")
 	s := task.Step(name)
 	if s == nil {
-		return nil, nil, fmt.Errorf("%w: task %s has no step %q", tasker.ErrStepNotFound, id, name)
+		return nil, nil, fmt.Errorf("%w: task %s has no step %q", tasker.ErrStepNotFound, task.ID, name)
 	}
 	return task, s, nil
 }
 
 func (h *Handler) listSteps(w http.ResponseWriter, r *http.Request, _ string) error {
-	id, err := taskID(r)
+	task, err := h.task(r)
 	if err != nil {
 		return err
 	}
-	task, err := h.eng.Get(r.Context(), id)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, StepList{TaskID: id, Steps: orEmpty(task.Steps)})
+	writeJSON(w, http.StatusOK, StepList{TaskID: task.ID, Steps: orEmpty(task.Steps)})
 	return nil
 }
 

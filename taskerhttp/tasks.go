@@ -192,12 +192,17 @@ func isUUID(s string) bool {
 	return true
 }
 
-func (h *Handler) getTask(w http.ResponseWriter, r *http.Request, _ string) error {
+// task reads the task of r's path.
+func (h *Handler) task(r *http.Request) (*tasker.Task, error) {
 	id, err := taskID(r)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	task, err := h.eng.Get(r.Context(), id)
+	return h.eng.Get(r.Context(), id)
+}
+
+func (h *Handler) getTask(w http.ResponseWriter, r *http.Request, _ string) error {
+	task, err := h.task(r)
 	if err != nil {
 		return err
 	}

@@ -6,25 +6,48 @@
 //	go run ./examples/ecommerce -token tok_test_declined
 //	go run ./examples/ecommerce -token tok_test_gateway_error
 //	go run ./examples/ecommerce -empty-cart -db /tmp/orders.db
+//
+// With -serve ADDR it submits nothing: it serves the REST API of package
+// taskerhttp on ADDR (under /api/v1 and /v1) until SIGINT or SIGTERM, so the
+// guide's curl command works as it is written:
+//
+//	go run ./examples/ecommerce -serve :8080    # tasks in ./ecommerce.db unless -db says otherwise
+//
+// On a signal the HTTP server stops taking requests and drains the ones in
+// flight, then the engine stops (running handlers finish; steps not started
+// stay in the file, and the next start resumes them).
 package main
 
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"os"
+	"os/signal"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/gotasker/tasker"
 	"github.com/gotasker/tasker/internal/orders"
 	"github.com/gotasker/tasker/store/sqlite"
+	"github.com/gotasker/tasker/taskerhttp"
 )
 
+// shutdownTimeout bounds each stage of a graceful shutdown: draining the
+// HTTP server, then stopping the engine.
+const shutdownTimeout = 30 * time.Second
+
 func main() {
-	if err := run(context.Background(), os.Args[1:], os.Stdout); err != nil {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout)
+	stop()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "ecommerce:", err)
 		os.Exit(1)
 	}
@@ -37,8 +60,12 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	empty := fs.Bool("empty-cart", false, "submit an empty cart")
 	payLatency := fs.Duration("payment-latency", 200*time.Millisecond, "simulated payment gateway latency")
 	invLatency := fs.Duration("inventory-latency", 100*time.Millisecond, "simulated inventory service latency")
+	addr := fs.String("serve", "", "serve the REST API on this address (such as :8080) until interrupted, instead of running one task")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *addr != "" && *dbPath == "" {
+		*dbPath = "ecommerce.db"
 	}
 	if *dbPath == "" {
 		dir, err := os.MkdirTemp("", "tasker-ecommerce-")
@@ -58,17 +85,30 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	defer eng.Stop(ctx)
+	defer func() {
+		stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
+		defer cancel()
+		eng.Stop(stopCtx)
+	}()
+	if *addr != "" {
+		return serve(ctx, *addr, eng, *dbPath, out)
+	}
 
+	return runOnce(ctx, eng, *token, *empty, *dbPath, out)
+}
+
+// runOnce submits the guide's order, paying with token (an empty cart if
+// empty), waits for it and reports it.
+func runOnce(ctx context.Context, eng *tasker.Engine, token string, empty bool, dbPath string, out io.Writer) error {
 	input := orders.Input{
 		CustomerEmail: "customer@example.com",
-		PaymentToken:  *token,
+		PaymentToken:  token,
 		CartItems: []orders.CartItem{
 			{SKU: "WIDGET-A", Name: "Widget A", Quantity: 2, UnitPrice: 29.99},
 			{SKU: "GADGET-B", Name: "Gadget B", Quantity: 1, UnitPrice: 49.99},
 		},
 	}
-	if *empty {
+	if empty {
 		input.CartItems = []orders.CartItem{}
 	}
 	id, err := eng.Submit(ctx, tasker.SubmitRequest{
@@ -83,27 +123,50 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	report(out, task, *dbPath)
+	report(out, task, dbPath)
 	return nil
 }
 
 // startEngine starts an engine on st with the guide's template and h.
 func startEngine(ctx context.Context, st *sqlite.Store, h orders.Handlers) (*tasker.Engine, error) {
-	eng, err := tasker.New(st, nil)
+	eng, err := orders.NewEngine(st, nil, h)
 	if err != nil {
-		return nil, err
-	}
-	tmpl, err := orders.Template()
-	if err != nil {
-		return nil, err
-	}
-	if err := h.Register(eng); err != nil {
-		return nil, err
-	}
-	if err := eng.AddTemplates(tmpl); err != nil {
 		return nil, err
 	}
 	return eng, eng.Start(ctx)
+}
+
+// serve serves eng's REST API on addr until ctx ends, then drains the
+// server; the caller stops the engine after.
+func serve(ctx context.Context, addr string, eng *tasker.Engine, dbPath string, out io.Writer) error {
+	api, err := taskerhttp.New(eng, nil)
+	if err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/api/", api)
+	mux.Handle("/v1/", api)
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	fmt.Fprintf(out, "serving http://%s/api/v1 (tasks in %s); stop with Ctrl-C\n", ln.Addr(), dbPath)
+	select {
+	case err := <-served:
+		return err
+	case <-ctx.Done():
+	}
+	fmt.Fprintln(out, "shutting down: draining HTTP requests, then stopping the engine")
+	drainCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
+	defer cancel()
+	err = srv.Shutdown(drainCtx)
+	if serr := <-served; !errors.Is(serr, http.ErrServerClosed) {
+		err = errors.Join(err, serr)
+	}
+	return err
 }
 
 // report prints the task's outcome and each step's start and end, as offsets
