@@ -41,6 +41,8 @@ type Case struct {
 	Attempts map[string]int
 	// Output lists regular expressions the printed output must match.
 	Output []string
+	// Inspect, when set, makes further checks of the stored task.
+	Inspect func(t *testing.T, task *tasker.Task)
 }
 
 var taskLine = regexp.MustCompile(`(?m)^task (\S+) `)
@@ -65,6 +67,9 @@ func Check(t *testing.T, run exampleutil.RunFunc, tmplYAML []byte, cases ...Case
 			}
 			checkSteps(t, task, c)
 			CheckOrder(t, task, tmpl)
+			if c.Inspect != nil {
+				c.Inspect(t, task)
+			}
 		})
 	}
 }
