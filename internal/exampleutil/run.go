@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 
 	"github.com/gotasker/tasker"
 	"github.com/gotasker/tasker/store"
@@ -78,7 +79,8 @@ func (ex *Example) parse(args []string, out io.Writer, tmpl *tasker.Template) (o
 	var o options
 	fs.StringVar(&o.store, "store", "sqlite", "where tasks are stored: memory or sqlite")
 	fs.StringVar(&o.db, "db", "", "SQLite file to store tasks in (default: a new temporary file)")
-	fs.StringVar(&o.fail, "fail", "", "make the named step fail for good (a permanent error), to see the task end in error")
+	fs.StringVar(&o.fail, "fail", "", "make the named step fail for good (a permanent error), to see the task end in error; "+
+		"a batch worker template's instances all fail")
 	input := func() (any, error) { return nil, nil }
 	if ex.Flags != nil {
 		input = ex.Flags(fs)
@@ -143,7 +145,7 @@ func (ex *Example) start(ctx context.Context, st store.Store, tmpl *tasker.Templ
 	}
 	for callable, h := range ex.handlers(tmpl) {
 		if fail != "" {
-			h = failing(h, fail)
+			h = failing(h, fail, failsWith(tmpl, fail))
 		}
 		if err := eng.Register(callable, h); err != nil {
 			return nil, err
@@ -169,10 +171,21 @@ func (ex *Example) handlers(tmpl *tasker.Template) map[string]tasker.StepHandler
 	return hs
 }
 
-// failing wraps h so that the step named step fails for good.
-func failing(h tasker.StepHandler, step string) tasker.StepHandler {
+// failsWith returns whether a step, by name, is one -fail step names: the
+// step itself or, when it is a batch worker template, each of its
+// instances ("{step}_{batch_id}", not a step of tmpl).
+func failsWith(tmpl *tasker.Template, step string) func(name string) bool {
+	worker := tmpl.Step(step).Type == tasker.StepBatchWorker
+	return func(name string) bool {
+		return name == step || worker && tmpl.Step(name) == nil && strings.HasPrefix(name, step+"_")
+	}
+}
+
+// failing wraps h so that each step fails reports true for fails for good,
+// its error naming step, the -fail flag's value.
+func failing(h tasker.StepHandler, step string, fails func(name string) bool) tasker.StepHandler {
 	return tasker.HandlerFunc(func(ctx context.Context, sc *tasker.StepContext) (any, error) {
-		if sc.StepName() == step {
+		if fails(sc.StepName()) {
 			return nil, &tasker.StepError{Message: "failed on purpose (-fail " + step + ")",
 				Type: tasker.ErrorPermanent, Code: "FAILED_ON_PURPOSE"}
 		}

@@ -2,7 +2,9 @@
 // example's run function with a fresh SQLite file, checks what it printed
 // and returned, then reads the task back from the file and checks its
 // steps' states and results, and that no step started before all its
-// dependencies had finished.
+// dependencies had finished. Dynamic workflows are read back with their
+// template, so steps a decision did not create show as not_created and a
+// batch worker template as its instances.
 package exampletest
 
 import (
@@ -12,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -38,6 +41,8 @@ type Case struct {
 	Attempts map[string]int
 	// Output lists regular expressions the printed output must match.
 	Output []string
+	// Inspect, when set, makes further checks of the stored task.
+	Inspect func(t *testing.T, task *tasker.Task)
 }
 
 var taskLine = regexp.MustCompile(`(?m)^task (\S+) `)
@@ -54,7 +59,7 @@ func Check(t *testing.T, run exampleutil.RunFunc, tmplYAML []byte, cases ...Case
 	}
 	for _, c := range cases {
 		t.Run(c.Name, func(t *testing.T) {
-			out, task := runCase(t, run, c)
+			out, task := runCase(t, run, c, tmpl)
 			for _, re := range c.Output {
 				if !regexp.MustCompile(re).MatchString(out) {
 					t.Errorf("output lacks %q:\n%s", re, out)
@@ -62,12 +67,15 @@ func Check(t *testing.T, run exampleutil.RunFunc, tmplYAML []byte, cases ...Case
 			}
 			checkSteps(t, task, c)
 			CheckOrder(t, task, tmpl)
+			if c.Inspect != nil {
+				c.Inspect(t, task)
+			}
 		})
 	}
 }
 
 // runCase runs the example for c and returns its output and the stored task.
-func runCase(t *testing.T, run exampleutil.RunFunc, c Case) (string, *tasker.Task) {
+func runCase(t *testing.T, run exampleutil.RunFunc, c Case, tmpl *tasker.Template) (string, *tasker.Task) {
 	t.Helper()
 	db := filepath.Join(t.TempDir(), "tasks.db")
 	var out bytes.Buffer
@@ -85,11 +93,13 @@ func runCase(t *testing.T, run exampleutil.RunFunc, c Case) (string, *tasker.Tas
 	if m == nil {
 		t.Fatalf("output names no task:\n%s", out.String())
 	}
-	return out.String(), Stored(t, db, m[1])
+	return out.String(), Stored(t, db, m[1], tmpl)
 }
 
-// Stored reads task id back from the SQLite file db.
-func Stored(t *testing.T, db, id string) *tasker.Task {
+// Stored reads task id back from the SQLite file db, with tmpls loaded: a
+// task of a dynamic template among them is read as Engine.Get shows it,
+// with the steps not created and the batch workers' instances.
+func Stored(t *testing.T, db, id string, tmpls ...*tasker.Template) *tasker.Task {
 	t.Helper()
 	st, err := sqlite.Open(db, nil)
 	if err != nil {
@@ -98,6 +108,9 @@ func Stored(t *testing.T, db, id string) *tasker.Task {
 	defer st.Close()
 	eng, err := tasker.New(st, nil)
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := eng.AddTemplates(tmpls...); err != nil {
 		t.Fatal(err)
 	}
 	task, err := eng.Get(context.Background(), id)
@@ -137,30 +150,67 @@ func checkSteps(t *testing.T, task *tasker.Task, c Case) {
 }
 
 // CheckOrder checks that every step of task that ran began its first
-// attempt only once all its dependencies (in tmpl) had finished.
+// attempt only once all its dependencies (in tmpl) had finished. A step
+// shown as not_created must not have run, and is no dependency to wait
+// for (a deferred convergence waits only for the steps that exist); a
+// batch worker template stands for its instances, as a step and as a
+// dependency.
 func CheckOrder(t testing.TB, task *tasker.Task, tmpl *tasker.Template) {
 	t.Helper()
 	for _, spec := range tmpl.Steps {
-		s := task.Step(spec.Name)
-		if s == nil {
+		steps := Instances(task, tmpl, spec.Name)
+		if len(steps) == 0 && spec.Type != tasker.StepBatchWorker {
 			t.Errorf("task has no step %s", spec.Name)
-			continue
 		}
-		began := firstStart(s)
-		if began.IsZero() {
-			if s.Attempts > 0 {
-				t.Errorf("step %s ran %d times but its trail records no start", s.Name, s.Attempts)
+		for _, s := range steps {
+			checkBegan(t, task, tmpl, spec, s)
+		}
+	}
+}
+
+// checkBegan checks that step s, of spec, began after its dependencies.
+func checkBegan(t testing.TB, task *tasker.Task, tmpl *tasker.Template, spec *tasker.StepSpec, s *tasker.Step) {
+	t.Helper()
+	began := firstStart(s)
+	switch {
+	case s.State == tasker.StepNotCreated && (s.Attempts > 0 || len(s.Transitions) > 0):
+		t.Errorf("step %s is not_created but has %d attempts and %d transitions", s.Name, s.Attempts, len(s.Transitions))
+	case began.IsZero() && s.Attempts > 0:
+		t.Errorf("step %s ran %d times but its trail records no start", s.Name, s.Attempts)
+	}
+	if began.IsZero() {
+		return
+	}
+	for _, dep := range spec.Dependencies {
+		for _, d := range Instances(task, tmpl, dep) {
+			if d.State == tasker.StepNotCreated {
+				continue
 			}
-			continue
-		}
-		for _, dep := range spec.Dependencies {
-			d := task.Step(dep)
 			if d.FinishedAt.IsZero() || began.Before(d.FinishedAt) {
 				t.Errorf("step %s began at %s, before its dependency %s finished (at %s)",
-					s.Name, began.Format(time.RFC3339Nano), dep, d.FinishedAt.Format(time.RFC3339Nano))
+					s.Name, began.Format(time.RFC3339Nano), d.Name, d.FinishedAt.Format(time.RFC3339Nano))
 			}
 		}
 	}
+}
+
+// Instances returns the steps of task that template step name stands for:
+// the step itself, or, for a batch worker template, its instances
+// ("{name}_{batch_id}"), in the task's order.
+func Instances(task *tasker.Task, tmpl *tasker.Template, name string) []*tasker.Step {
+	if spec := tmpl.Step(name); spec == nil || spec.Type != tasker.StepBatchWorker {
+		if s := task.Step(name); s != nil {
+			return []*tasker.Step{s}
+		}
+		return nil
+	}
+	var out []*tasker.Step
+	for i := range task.Steps {
+		if s := &task.Steps[i]; tmpl.Step(s.Name) == nil && strings.HasPrefix(s.Name, name+"_") {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // firstStart returns when s's first attempt began, or zero if it never ran.

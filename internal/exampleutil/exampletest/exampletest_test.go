@@ -65,3 +65,53 @@ func TestCheckOrder(t *testing.T) {
 		}
 	}
 }
+
+const dynamicYAML = `
+name: dynamic
+namespace_name: examples
+version: "1.0.0"
+steps:
+  - {name: route, type: decision, handler: {callable: x}, dependencies: [split]}
+  - {name: left, handler: {callable: x}, dependencies: [route]}
+  - {name: right, handler: {callable: x}, dependencies: [route]}
+  - {name: join, type: deferred_convergence, handler: {callable: x}, dependencies: [left, right, work]}
+  - name: split
+    type: batchable
+    handler: {callable: x}
+    batch_config: {worker_template: work}
+  - {name: work, type: batch_worker, handler: {callable: x}, dependencies: [split]}
+`
+
+// TestCheckOrderDynamic: a step not created is no dependency to wait for
+// and must not have run; a batch worker template stands for its
+// instances, as a step and as a dependency.
+func TestCheckOrderDynamic(t *testing.T) {
+	tmpl, err := tasker.ParseTemplate("dynamic.yaml", []byte(dynamicYAML))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now()
+	ranRight := tasker.Step{Name: "right", State: tasker.StepNotCreated, Attempts: 1}
+	for _, c := range []struct {
+		name  string
+		steps []tasker.Step
+		want  string
+	}{
+		{"in order", []tasker.Step{ran("split", t0, 0, 1), ran("route", t0, 1, 2), ran("left", t0, 2, 3),
+			{Name: "right", State: tasker.StepNotCreated}, ran("work_001", t0, 1, 2), ran("work_002", t0, 1, 3), ran("join", t0, 3, 4)}, ""},
+		{"before an instance", []tasker.Step{ran("split", t0, 0, 1), ran("route", t0, 1, 2), ran("left", t0, 2, 3),
+			{Name: "right", State: tasker.StepNotCreated}, ran("work_001", t0, 1, 2), ran("work_002", t0, 1, 5), ran("join", t0, 3, 4)},
+			"step join began at"},
+		{"instance before its batchable step", []tasker.Step{ran("split", t0, 0, 2), ran("route", t0, 2, 3), ran("left", t0, 3, 4),
+			{Name: "right", State: tasker.StepNotCreated}, ran("work_001", t0, 1, 2), ran("join", t0, 4, 5)},
+			"step work_001 began at"},
+		{"not created but ran", []tasker.Step{ran("split", t0, 0, 1), ran("route", t0, 1, 2), ran("left", t0, 2, 3),
+			ranRight, ran("join", t0, 3, 4)}, "step right is not_created but has 1 attempts"},
+	} {
+		r := &recorder{TB: t}
+		CheckOrder(r, &tasker.Task{Steps: c.steps}, tmpl)
+		if got := strings.Join(r.errs, "\n"); c.want == "" && got != "" || !strings.Contains(got, c.want) {
+			t.Errorf("%s: reported %q, want %q", c.name, got, c.want)
+		}
+	}
+}
