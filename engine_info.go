@@ -3,33 +3,12 @@ package tasker
 import (
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
 
 	"github.com/gotasker/tasker/store"
 )
-
-// ErrDuplicateTask reports a submission whose idempotency key an earlier
-// task of the same template (namespace and name) holds: see SubmitUnique.
-// It is wrapped by every *DuplicateTaskError.
-var ErrDuplicateTask = errors.New("tasker: duplicate task")
-
-// DuplicateTaskError is SubmitUnique's error for a duplicate submission:
-// nothing was created, and ID is the earlier task's.
-type DuplicateTaskError struct {
-	ID             string // the existing task
-	IdempotencyKey string
-}
-
-// Error names the existing task.
-func (e *DuplicateTaskError) Error() string {
-	return fmt.Sprintf("tasker: duplicate task: idempotency key %q is held by task %s", e.IdempotencyKey, e.ID)
-}
-
-// Unwrap returns ErrDuplicateTask.
-func (e *DuplicateTaskError) Unwrap() error { return ErrDuplicateTask }
 
 // SubmitUnique is Submit, except that a submission whose IdempotencyKey an
 // earlier task of the same namespace and name holds returns that task's ID
@@ -72,9 +51,6 @@ func (e *Engine) Handlers() []string {
 	slices.Sort(out)
 	return out
 }
-
-// ErrNotStarted reports an engine that Start has not been called on.
-var ErrNotStarted = errors.New("tasker: engine not started")
 
 // Ready returns nil when the engine is started, not stopped, and its store
 // answers a read; otherwise ErrNotStarted, ErrEngineStopped or the store's

@@ -189,3 +189,26 @@ func (e *StepError) Error() string {
 
 // Unwrap returns the underlying cause, if any.
 func (e *StepError) Unwrap() error { return e.Err }
+
+// ErrDuplicateTask reports a submission whose idempotency key an earlier
+// task of the same template (namespace and name) holds: see SubmitUnique.
+// It is wrapped by every *DuplicateTaskError.
+var ErrDuplicateTask = errors.New("tasker: duplicate task")
+
+// DuplicateTaskError is SubmitUnique's error for a duplicate submission:
+// nothing was created, and ID is the earlier task's.
+type DuplicateTaskError struct {
+	ID             string // the existing task
+	IdempotencyKey string
+}
+
+// Error names the existing task.
+func (e *DuplicateTaskError) Error() string {
+	return fmt.Sprintf("tasker: duplicate task: idempotency key %q is held by task %s", e.IdempotencyKey, e.ID)
+}
+
+// Unwrap returns ErrDuplicateTask.
+func (e *DuplicateTaskError) Unwrap() error { return ErrDuplicateTask }
+
+// ErrNotStarted reports an engine that Start has not been called on.
+var ErrNotStarted = errors.New("tasker: engine not started")

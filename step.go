@@ -180,9 +180,9 @@ type BatchResult struct {
 // BatchResults returns what every batch worker of the worker template
 // named worker came to, in batch order, like Tasker's
 // get_all_dependency_results: the convergence step after a batch reads
-// them all, and with continue_on_failure sees which failed. It is nil when
-// the batch created no workers, or worker is not a worker template upstream
-// of this step.
+// them all, and with continue_on_failure sees which failed. It is empty
+// when the batch created no workers, and nil when worker is not a worker
+// template this step depends on directly.
 func (c *StepContext) BatchResults(worker string) []BatchResult {
 	return c.run.batchResults(c.spec.index, worker)
 }
