@@ -102,7 +102,11 @@ func (e *Engine) Retry(ctx context.Context, id string, a Action) error {
 	start := a.moveTask(rec, TaskInProgress, now)
 	start.ResolveDeadLetters = true
 	if !rec.Deadline.IsZero() {
-		start.Deadline = now.Add(rec.Deadline.Sub(rec.CreatedAt))
+		timeout, err := e.timeout(ctx, rec)
+		if err != nil {
+			return err
+		}
+		start.Deadline = now.Add(timeout)
 	}
 	changes := []store.Change{start}
 	for _, s := range steps {
@@ -164,6 +168,23 @@ func (e *Engine) Resolve(ctx context.Context, id, step string, result any, a Act
 		changes = append(changes, resume)
 	}
 	return e.reopen(ctx, rec, changes)
+}
+
+// timeout returns how long task rec was given before its deadline: from
+// its submission, or from the last time an operator put it back in
+// progress (which gave it a new deadline).
+func (e *Engine) timeout(ctx context.Context, rec store.Task) (time.Duration, error) {
+	trail, err := e.st.Transitions(ctx, rec.ID)
+	if err != nil {
+		return 0, notFound(rec.ID, err)
+	}
+	from := rec.CreatedAt
+	for _, tr := range trail {
+		if tr.Step == "" && tr.From == string(TaskFailed) && tr.To == string(TaskInProgress) {
+			from = tr.At
+		}
+	}
+	return rec.Deadline.Sub(from), nil
 }
 
 // loadForAction reads a task for Retry or Resolve, which act only on a task

@@ -214,8 +214,8 @@ func TestRetryAfterDeadline(t *testing.T) {
 	eachStore(t, func(t *testing.T, st store.Store) {
 		var calls atomic.Int32
 		slowOnce := tasker.HandlerFunc(func(ctx context.Context, _ *tasker.StepContext) (any, error) {
-			if calls.Add(1) == 1 {
-				<-ctx.Done() // past the task's deadline
+			if calls.Add(1) <= 2 { // the first run and the first retry pass their deadlines
+				<-ctx.Done()
 				return nil, ctx.Err()
 			}
 			return "fast", nil
@@ -227,8 +227,13 @@ func TestRetryAfterDeadline(t *testing.T) {
 		if failed.State != tasker.TaskFailed {
 			t.Fatalf("task = %s, want error", failed.State)
 		}
-		if err := eng.Retry(ctx, failed.ID, tasker.Action{By: "ops", Reason: "try again"}); err != nil {
-			t.Fatalf("Retry: %v", err)
+		for range 2 {
+			if err := eng.Retry(ctx, failed.ID, tasker.Action{By: "ops", Reason: "try again"}); err != nil {
+				t.Fatalf("Retry: %v", err)
+			}
+			if _, err := eng.Wait(ctx, failed.ID); err != nil {
+				t.Fatal(err)
+			}
 		}
 		task, err := eng.Wait(ctx, failed.ID)
 		if err != nil || task.State != tasker.TaskComplete {
@@ -239,6 +244,17 @@ func TestRetryAfterDeadline(t *testing.T) {
 		}
 		if a := step(t, task, "after"); a.State != tasker.StepComplete || a.Attempts != 1 {
 			t.Errorf("after: %s, %d attempts; want complete after 1", a.State, a.Attempts)
+		}
+		// The new deadline is as long from the retry as the first was from
+		// the submission.
+		var retried time.Time
+		for _, tr := range task.Transitions {
+			if tr.From == "error" && tr.To == "in_progress" {
+				retried = tr.At
+			}
+		}
+		if got, want := task.Deadline.Sub(retried), failed.Deadline.Sub(failed.CreatedAt); got != want {
+			t.Errorf("the retried task's deadline is %v after the retry, want %v", got, want)
 		}
 	})
 }

@@ -30,6 +30,7 @@ type Task struct {
 	CreatedAt      time.Time       `json:"created_at"`
 	StartedAt      time.Time       `json:"started_at,omitzero"`  // zero until the task is in progress
 	FinishedAt     time.Time       `json:"finished_at,omitzero"` // zero until the task completes or fails
+	Deadline       time.Time       `json:"deadline,omitzero"`    // zero when it has none (SubmitRequest.Timeout)
 	// Steps lists the task's steps in template order; nil from List.
 	Steps []Step `json:"steps,omitempty"`
 	// Transitions is the task's own audit trail, oldest first; nil from List.
@@ -210,7 +211,7 @@ func taskView(rec store.Task, steps []store.Step, trail []store.Transition, tmpl
 		ID: rec.ID, Namespace: rec.Namespace, Name: rec.Name, Version: rec.Version,
 		State: TaskState(rec.State), Initiator: rec.Initiator, SourceSystem: rec.SourceSystem,
 		Reason: rec.Reason, Tags: rec.Tags, Context: rec.Context, IdempotencyKey: rec.IdempotencyKey,
-		CreatedAt: rec.CreatedAt, Steps: make([]Step, len(steps)),
+		CreatedAt: rec.CreatedAt, Deadline: rec.Deadline, Steps: make([]Step, len(steps)),
 	}
 	index := make(map[string]int, len(steps))
 	for i, s := range steps {
