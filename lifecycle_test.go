@@ -103,20 +103,8 @@ func TestRecoverInterruptedStepAfterReopen(t *testing.T) {
 	if err := st.Close(); err != nil {
 		t.Fatal(err)
 	}
-
-	st2, err := sqlite.Open(path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st2 := reopenLeftInProgress(t, path, id)
 	defer st2.Close()
-	stopped, err := tasker.New(st2, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if task, err := stopped.Get(context.Background(), id); err != nil || step(t, task, "second").State != tasker.StepInProgress {
-		t.Fatalf("after the stop, second = %+v, %v; want left in progress", task, err)
-	}
-
 	eng2 := startEngineNoCleanup(t, st2, map[string]tasker.StepHandler{
 		"test.first":  echoStep("first"),
 		"test.second": echoStep("second"),
@@ -138,6 +126,24 @@ func TestRecoverInterruptedStepAfterReopen(t *testing.T) {
 	}
 	wantTrail(t, second.Transitions, "second", "pending>in_progress", "in_progress>waiting_for_retry",
 		"waiting_for_retry>in_progress", "in_progress>complete")
+}
+
+// reopenLeftInProgress opens the SQLite file at path again and checks that
+// task id's step second was left in progress by the stop.
+func reopenLeftInProgress(t *testing.T, path, id string) store.Store {
+	t.Helper()
+	st, err := sqlite.Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopped, err := tasker.New(st, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if task, err := stopped.Get(context.Background(), id); err != nil || step(t, task, "second").State != tasker.StepInProgress {
+		t.Fatalf("after the stop, second = %+v, %v; want left in progress", task, err)
+	}
+	return st
 }
 
 func TestStopReturnsWhenContextExpires(t *testing.T) {

@@ -209,37 +209,37 @@ type registry struct {
 	handlers map[string]StepHandler
 }
 
-func (r *registry) register(callable string, h StepHandler) error {
+func (reg *registry) register(callable string, h StepHandler) error {
 	if callable == "" {
 		return fmt.Errorf("%w: Register needs a callable name", ErrInvalidHandler)
 	}
 	if h == nil || holdsNil(h) {
 		return fmt.Errorf("%w: callable %q: the handler is a nil %T", ErrInvalidHandler, callable, h)
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if _, dup := r.handlers[callable]; dup {
+	reg.mu.Lock()
+	defer reg.mu.Unlock()
+	if _, dup := reg.handlers[callable]; dup {
 		return fmt.Errorf("%w: %q", ErrDuplicateHandler, callable)
 	}
-	if r.handlers == nil {
-		r.handlers = make(map[string]StepHandler)
+	if reg.handlers == nil {
+		reg.handlers = make(map[string]StepHandler)
 	}
-	r.handlers[callable] = h
+	reg.handlers[callable] = h
 	return nil
 }
 
-func (r *registry) lookup(callable string) StepHandler {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	return r.handlers[callable]
+func (reg *registry) lookup(callable string) StepHandler {
+	reg.mu.RLock()
+	defer reg.mu.RUnlock()
+	return reg.handlers[callable]
 }
 
 // checkTemplate returns an error naming every step of t whose callable has no
 // handler, or whose handler is a Methods without the step's method.
-func (r *registry) checkTemplate(t *Template) error {
+func (reg *registry) checkTemplate(t *Template) error {
 	var errs []error
 	for _, s := range t.Steps {
-		h := r.lookup(s.Callable)
+		h := reg.lookup(s.Callable)
 		if h == nil {
 			errs = append(errs, fmt.Errorf("%w: template %s, step %s: callable %q",
 				ErrHandlerNotRegistered, t, s.Name, s.Callable))
