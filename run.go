@@ -73,6 +73,7 @@ type stepRun struct {
 	presence   presence        // created (stored), or still undecided or never created by a decision
 	picked     bool            // its decision parent chose it
 	slot       bool            // a batch worker holding one of its group's places
+	durable    bool            // it settled (done, or an isolated batch worker failed) and that is stored: its dependents no longer wait for it
 	checkpoint json.RawMessage // what its handler last saved of its progress
 	parked     *store.Change   // the claim of the attempt waiting for its sub-task; nil when none
 	woken      bool            // its sub-task ended before the attempt parked
@@ -100,6 +101,10 @@ type effects struct {
 	delay  time.Duration // before the retry
 	ends   bool          // writes record the task's end
 	settle bool          // the event ended a turn: settle it once writes are durable
+	// release is 1 + the index of the step whose settling (its completion)
+	// writes carry: once they are durable, its dependents stop waiting for
+	// it. 0 when none.
+	release int
 }
 
 // none is the effects of an event that leads to nothing.
@@ -205,23 +210,78 @@ func (r *run) outcome(i int, claim store.Change, out outcome, now time.Time, buf
 		ready = append(ready, made...)
 	}
 	eff := effects{writes: buf, work: ready, retry: -1, settle: true}
+	if r.settles(i) {
+		eff.release = i + 1
+	}
 	switch {
 	case rec.To == string(StepWaitingForRetry):
 		eff.retry, eff.delay = i, delay
-	case rec.To != string(StepComplete) || r.ended:
-	case r.left == 0 && !r.batchFailed:
+	case rec.To != string(StepComplete) || r.ended || r.halted():
+	case r.left == 1 && !r.batchFailed:
+		// The last step to settle, every other one stored: the task's end
+		// goes in the same write.
 		r.ended = true
 		r.inflight--
 		eff.writes = append(eff.writes, store.Change{TaskID: r.id, From: string(r.state), To: string(TaskComplete), At: now})
 		eff.ends, eff.settle = true, false
-	case len(ready) > 0 && !r.halted():
-		// The turn goes on with the first dependent made ready, claimed in
-		// this write; it takes over the turn's place in flight.
-		ready[0], eff.writes = r.claimFirst(ready[0].step, now, eff.writes)
-		r.inflight--
-		eff.settle = false
+	default:
+		if d := r.nextClaim(i); d >= 0 {
+			// The turn goes on with the dependent this outcome makes
+			// ready, claimed in this write (its other dependencies are
+			// stored already); it takes over the turn's place in flight.
+			var w work
+			w, eff.writes = r.claimFirst(d, now, eff.writes)
+			eff.work = append([]work{w}, eff.work...)
+			eff.settle = false
+		}
 	}
 	return eff
+}
+
+// nextClaim returns a dependent of step i that only i's completion holds
+// up, its other dependencies stored as settled, for i's turn to claim in
+// the same write; -1 when there is none. Called with mu held.
+func (r *run) nextClaim(i int) int {
+	for _, d := range r.specs[i].dependents {
+		if st := r.steps[d]; st.presence == created && st.state == StepPending && st.waiting == 1 && r.specs[d].of == nil {
+			return d
+		}
+	}
+	return -1
+}
+
+// durable releases step i, whose settling change is now stored: the task
+// has one step less to wait for, and so do its dependents; those it made
+// ready are returned as work in flight.
+func (r *run) durable(i int) []work {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	st := &r.steps[i]
+	if st.durable || !r.settles(i) {
+		return nil
+	}
+	st.durable = true
+	r.left--
+	var ws []work
+	for _, d := range r.specs[i].dependents {
+		dep := &r.steps[d]
+		if dep.presence != created {
+			continue // its decision creates it, with its count
+		}
+		if dep.waiting--; dep.waiting == 0 && dep.state == StepPending && !r.halted() {
+			ws = r.admit(d, ws)
+		}
+	}
+	r.inflight += len(ws)
+	return ws
+}
+
+// settles reports whether step i, in its current state, no longer holds up
+// its dependents: done, or a batch worker that failed under a strategy that
+// goes on. Called with mu held.
+func (r *run) settles(i int) bool {
+	st := r.steps[i].state
+	return st.Done() || st == StepFailed && r.isolated(i)
 }
 
 // growth is what a decision's or a batchable step's outcome adds to its
@@ -462,12 +522,12 @@ func (r *run) unfinished(i int) int {
 	for _, d := range r.specs[i].deps {
 		switch st := r.steps[d]; st.presence {
 		case created:
-			if !st.state.Done() {
+			if !st.durable {
 				n++
 			}
 		case instanced:
 			for _, k := range r.batches[r.specs[d]].instancesOrNil() {
-				if !r.settled(k) {
+				if !r.steps[k].durable {
 					n++
 				}
 			}
@@ -647,7 +707,6 @@ func (r *run) ready() []work {
 // ready, as work in flight. Called with mu held.
 func (r *run) apply(i int, ch store.Change) []work {
 	st := &r.steps[i]
-	was := st.state
 	st.state, st.attempts = StepState(ch.To), ch.Attempt
 	st.result, st.fail, st.nextAt, st.since = ch.Result, ch.Error, ch.NextAttemptAt, ch.At
 	r.progress = ch.At
@@ -657,35 +716,15 @@ func (r *run) apply(i int, ch store.Change) []work {
 	}
 	switch {
 	case st.state == StepFailed && r.isolated(i):
+		// Its convergence goes on without it, once this is stored.
 		r.batchFailed = r.batchFailed || r.batches[r.specs[i].of].strategy == batchContinue
-		ws = r.settleStep(i, ws) // its convergence goes on without it
 	case st.state == StepFailed:
 		r.failed = true
 		if ch.Error != nil && ch.Error.Retryable && r.exhausted == "" {
 			r.exhausted = fmt.Sprintf("step %s failed after %d attempts: %s", r.specs[i].Name, ch.Attempt, ch.Error.Message)
 		}
-	case st.state.Done() && !was.Done():
-		ws = r.settleStep(i, ws)
 	}
 	r.inflight += len(ws)
-	return ws
-}
-
-// settleStep counts step i, done (or a batch worker failed under a
-// strategy that goes on), as settled: its dependents wait for it no
-// longer, and those it made ready are appended to ws. Called with mu held.
-func (r *run) settleStep(i int, ws []work) []work {
-	r.left--
-	for _, d := range r.specs[i].dependents {
-		dep := &r.steps[d]
-		if dep.presence != created {
-			continue // its decision creates it, with its count
-		}
-		dep.waiting--
-		if dep.waiting == 0 && dep.state == StepPending && !r.halted() {
-			ws = append(ws, work{r: r, step: d})
-		}
-	}
 	return ws
 }
 
@@ -704,12 +743,6 @@ func (r *run) isolated(i int) bool {
 	return w != nil && r.batches[w].strategy != batchFailFast
 }
 
-// settled reports whether step i no longer holds up its dependents: done,
-// or an isolated batch worker that failed. Called with mu held.
-func (r *run) settled(i int) bool {
-	st := r.steps[i].state
-	return st.Done() || st == StepFailed && r.isolated(i)
-}
 
 func (g *batchGroup) instancesOrNil() []int {
 	if g == nil {
@@ -1091,8 +1124,10 @@ func (r *run) load(i int, s store.Step) {
 	switch {
 	case st.state.Done():
 		r.left--
+		st.durable = true
 	case st.state == StepFailed && r.isolated(i):
 		r.left--
+		st.durable = true
 		r.batchFailed = r.batchFailed || r.batches[r.specs[i].of].strategy == batchContinue
 	case st.state == StepFailed:
 		r.failed = true

@@ -407,6 +407,9 @@ func (s *scheduler) carry(r *run, eff effects) []work {
 		s.release(r, nil)
 		return nil
 	}
+	if eff.release > 0 {
+		eff.work = append(eff.work, r.durable(eff.release-1)...)
+	}
 	if eff.retry >= 0 {
 		i := eff.retry
 		s.after(eff.delay, func() { s.push(r.requeue(i)...) })
