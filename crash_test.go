@@ -7,22 +7,33 @@ package tasker_test
 // TASKER_CRASH_CHILD environment variable; without it TestCrashChild skips).
 // The child opens a SQLite store in that directory, starts an engine with few
 // workers (Start resumes every unfinished task), submits a fixed set of tasks
-// of four DAG shapes, each with the idempotency key "crash-<n>" so that a
+// of six DAG shapes, each with the idempotency key "crash-<n>" so that a
 // re-submission after a restart creates nothing, and waits for all of them.
-// Every handler first appends one line "<task id> <step name> <attempt>" to an
-// execution log, in one write to an O_APPEND file, so the line survives
-// SIGKILL (it is in the page cache).
+// Four shapes are static (diamond, chain, fan, flaky); two grow as they run
+// (decision: a decision choosing one or two of three branches, then a
+// deferred convergence; batch: a batchable step, workers that checkpoint
+// every item, a convergence; see crash_shapes_test.go). Every handler first
+// appends one line "<task id> <step name> <attempt>" to an execution log, in
+// one write to an O_APPEND file, so the line survives SIGKILL (it is in the
+// page cache); a batch worker appends one more line per item it processes.
 //
 // The parent starts the child, lets it run for a random 50–400 ms, kills it
 // with SIGKILL, and repeats. Then it runs the child once more to the end,
 // which must exit 0, and checks the store and the execution log: every task
-// exists once and completed, every result is right, no step ran after it
-// completed, every handler call has its in_progress transition in the audit
-// trail, no dependent started before its dependencies completed, and every
-// attempt a kill left in progress was recorded as interrupted and retried. It
-// logs, per kill, how many tasks and steps were complete and how many attempts
-// the kill cut short, and fails if four or more kills came while the child
-// was busy running handlers yet none of them cut an attempt short.
+// exists once and completed, every result is right, every step completed
+// exactly once and no step ran after it completed, every handler call has its
+// in_progress transition in the audit trail, no dependent started before its
+// dependencies completed, and every attempt a kill left in progress was
+// recorded as interrupted and retried. Of the dynamic shapes it checks too
+// that exactly the chosen branches exist (the others are StepNotCreated) and
+// the convergence names them; that the workers are those of the batches; and
+// that every item was processed at least once and checkpointed exactly once,
+// twice only when a kill fell between its processing and its checkpoint (see
+// crashVerifier.checkpoints for the exact property). It logs, per kill, how
+// many tasks and steps were complete, how many attempts the kill cut short,
+// and what it cut short of decisions and batches, and fails if four or more
+// kills came while the child was busy running handlers yet none of them cut
+// an attempt short.
 //
 // Flags (after the package, e.g. go test -race -run TestCrash . -crash.cycles=20 -v):
 //
@@ -41,6 +52,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -167,7 +179,7 @@ const crashCodeFirstAttempt = "FIRST_ATTEMPT"
 func crashTemplates(t testing.TB) []*tasker.Template {
 	t.Helper()
 	var ts []*tasker.Template
-	for i, y := range crashTemplateYAML {
+	for i, y := range slices.Concat(crashTemplateYAML, crashDynamicYAML) {
 		tmpl, err := tasker.ParseTemplate(fmt.Sprintf("crash_%d.yaml", i), []byte(y))
 		if err != nil {
 			t.Fatal(err)
@@ -188,33 +200,27 @@ func crashRequest(ts []*tasker.Template, n int) tasker.SubmitRequest {
 	}
 }
 
-// crashHandler is the handler of every step of tmpl. It logs the attempt
-// before anything else, sleeps 0–5 ms, and returns its step's sum, computed
-// from the task input and its dependencies' results.
+// crashHandler is the handler of every step of tmpl, a static shape. It
+// begins as every crash-test handler does (crashBegin) and returns its
+// step's sum, computed from the task input and its dependencies' results.
 func crashHandler(tmpl *tasker.Template, logf *os.File) tasker.HandlerFunc {
 	return func(ctx context.Context, sc *tasker.StepContext) (any, error) {
-		line := fmt.Sprintf("%s %s %d\n", sc.TaskID(), sc.StepName(), sc.Attempt())
-		if _, err := logf.Write([]byte(line)); err != nil {
-			return nil, &tasker.StepError{Message: "execution log: " + err.Error(), Type: tasker.ErrorPermanent}
-		}
-		select {
-		case <-time.After(time.Duration(rand.IntN(5001)) * time.Microsecond):
-		case <-ctx.Done():
-			return nil, context.Cause(ctx)
+		if err := crashBegin(ctx, sc, logf); err != nil {
+			return nil, err
 		}
 		spec := tmpl.Step(sc.StepName())
 		sum := 1
 		if len(spec.Dependencies) == 0 {
 			var in crashInput
 			if err := sc.DecodeInput(&in); err != nil {
-				return nil, &tasker.StepError{Message: err.Error(), Type: tasker.ErrorPermanent}
+				return nil, crashPermanent(err.Error())
 			}
 			sum += in.N
 		}
 		for _, dep := range spec.Dependencies {
-			var r crashResult
-			if err := sc.DependencyResult(dep, &r); err != nil || r.Step != dep {
-				return nil, &tasker.StepError{Message: fmt.Sprintf("dependency %s: %+v, %v", dep, r, err), Type: tasker.ErrorPermanent}
+			r, err := crashDependency(sc, dep)
+			if err != nil {
+				return nil, crashPermanent(err.Error())
 			}
 			sum += r.Sum
 		}
@@ -222,7 +228,7 @@ func crashHandler(tmpl *tasker.Template, logf *os.File) tasker.HandlerFunc {
 			FailFirstAttempt bool `json:"fail_first_attempt"`
 		}
 		if err := sc.Initialization(&init); err != nil {
-			return nil, &tasker.StepError{Message: err.Error(), Type: tasker.ErrorPermanent}
+			return nil, crashPermanent(err.Error())
 		}
 		if init.FailFirstAttempt && sc.Attempt() == 1 {
 			return nil, &tasker.StepError{Message: "first attempt fails", Type: tasker.ErrorRetryable,
@@ -230,6 +236,39 @@ func crashHandler(tmpl *tasker.Template, logf *os.File) tasker.HandlerFunc {
 		}
 		return crashResult{Step: sc.StepName(), Sum: sum}, nil
 	}
+}
+
+// crashBegin is how every crash-test handler begins: it logs the attempt,
+// "<task id> <step name> <attempt>", and sleeps 0–5 ms.
+func crashBegin(ctx context.Context, sc *tasker.StepContext, logf *os.File) error {
+	if err := crashLogLine(logf, fmt.Sprintf("%s %s %d\n", sc.TaskID(), sc.StepName(), sc.Attempt())); err != nil {
+		return err
+	}
+	return crashPause(ctx, 5*time.Millisecond)
+}
+
+// crashLogLine appends line to the execution log in one write.
+func crashLogLine(logf *os.File, line string) error {
+	if _, err := logf.Write([]byte(line)); err != nil {
+		return crashPermanent("execution log: " + err.Error())
+	}
+	return nil
+}
+
+// crashPause sleeps a random 0 to most, or until ctx ends.
+func crashPause(ctx context.Context, most time.Duration) error {
+	select {
+	case <-time.After(rand.N(most + 1)):
+		return nil
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+}
+
+// crashPermanent is a failure that is not retried: the crash test has no
+// such failure, so the verifier finds it.
+func crashPermanent(msg string) error {
+	return &tasker.StepError{Message: msg, Type: tasker.ErrorPermanent}
 }
 
 // TestCrashChild is the child process of TestCrashRecovery; it skips unless
@@ -257,7 +296,7 @@ func TestCrashChild(t *testing.T) {
 	}
 	ts := crashTemplates(t)
 	for _, tmpl := range ts {
-		if err := eng.Register("crash."+tmpl.Name, crashHandler(tmpl, logf)); err != nil {
+		if err := eng.Register("crash."+tmpl.Name, crashHandlerFor(tmpl, logf)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -352,15 +391,43 @@ func TestCrashRecovery(t *testing.T) {
 		seed = rand.Uint64()
 	}
 	t.Logf("seed %d (-crash.seed=%d replays the kill timings), %d cycles, %d tasks", seed, seed, cycles, tasks)
-	rng := rand.New(rand.NewPCG(seed, 0))
 	dir := t.TempDir()
 	ts := crashTemplates(t)
+	k := crashKillCycles(t, dir, tasks, cycles, rand.New(rand.NewPCG(seed, 0)))
 
+	start := time.Now()
+	c := startCrashChild(t, dir, tasks)
+	if c.killAfter(t, 2*time.Minute) {
+		t.Fatalf("final run: child still running after 2 min, killed\n%s", c.out.Bytes())
+	}
+	if c.err != nil || !bytes.Contains(c.out.Bytes(), []byte("--- PASS: TestCrashChild")) {
+		t.Fatalf("final run: child failed: %v\n%s", c.err, c.out.Bytes())
+	}
+	t.Logf("final run: all tasks done in %v: %s", time.Since(start).Round(time.Millisecond), crashSnapshot(t, dir))
+
+	crashVerify(t, dir, ts, tasks, k.cut)
+	k.report(t, cycles, tasks)
+}
+
+// crashKills is what the kills of TestCrashRecovery did.
+type crashKills struct {
+	cut  map[crashAttempt]int // attempts left in progress by a kill → the cycle
+	busy int                  // kills while handlers ran and many steps were pending
+
+	// Kills that left a decision in progress, or decision tasks between
+	// their decision and their convergence; kills that left batch workers
+	// in progress, and workers in progress after a checkpoint (mid-batch).
+	decisionCut, decisionOpen, workerCut, midBatch int
+}
+
+// crashKillCycles starts the child, kills it after a random 50–400 ms, and
+// repeats, cycles times.
+func crashKillCycles(t *testing.T, dir string, tasks, cycles int, rng *rand.Rand) *crashKills {
 	// A kill is busy if handlers ran in its cycle and the tasks created so
 	// far still had plenty of pending steps: it then almost always cuts some
 	// attempt short.
-	cut := make(map[crashAttempt]int) // attempts left in progress by a kill → the cycle
-	busy, logLines := 0, 0
+	k := &crashKills{cut: make(map[crashAttempt]int)}
+	logLines := 0
 	for cycle := 1; cycle <= cycles; cycle++ {
 		d := time.Duration(50+rng.IntN(351)) * time.Millisecond
 		c := startCrashChild(t, dir, tasks)
@@ -373,33 +440,48 @@ func TestCrashRecovery(t *testing.T) {
 		}
 		s := crashSnapshot(t, dir)
 		for _, a := range s.inProgress {
-			if _, ok := cut[a]; !ok {
-				cut[a] = cycle
+			if _, ok := k.cut[a]; !ok {
+				k.cut[a] = cycle
 			}
 		}
 		if s.logLines > logLines && s.pending() >= crashWorkers {
-			busy++
+			k.busy++
 		}
 		logLines = s.logLines
+		k.count(s.dynamic)
 		t.Logf("cycle %d: killed after %v: %s", cycle, d, s)
 	}
+	return k
+}
 
-	start := time.Now()
-	c := startCrashChild(t, dir, tasks)
-	if c.killAfter(t, 2*time.Minute) {
-		t.Fatalf("final run: child still running after 2 min, killed\n%s", c.out.Bytes())
+// count counts the kill that left f.
+func (k *crashKills) count(f crashDynamicFigures) {
+	for _, c := range []struct {
+		kills *int
+		n     int
+	}{{&k.decisionCut, f.decisionsCut}, {&k.decisionOpen, f.decisionsOpen}, {&k.workerCut, f.workersCut}, {&k.midBatch, f.midBatch}} {
+		if c.n > 0 {
+			*c.kills++
+		}
 	}
-	if c.err != nil || !bytes.Contains(c.out.Bytes(), []byte("--- PASS: TestCrashChild")) {
-		t.Fatalf("final run: child failed: %v\n%s", c.err, c.out.Bytes())
-	}
-	t.Logf("final run: all tasks done in %v: %s", time.Since(start).Round(time.Millisecond), crashSnapshot(t, dir))
+}
 
-	crashVerify(t, dir, ts, tasks, cut)
-	t.Logf("%d of %d kills were busy; the kills left %d attempts in progress", busy, cycles, len(cut))
+// report logs what the kills did, and fails the test if busy kills cut
+// nothing short, or, with enough batch tasks, no batch worker mid-batch.
+func (k *crashKills) report(t *testing.T, cycles, tasks int) {
+	t.Logf("%d of %d kills were busy; the kills left %d attempts in progress", k.busy, cycles, len(k.cut))
+	t.Logf("mid-decision: %d kills cut a decision short, %d found decision tasks between decision and convergence; "+
+		"mid-batch: %d kills cut batch workers short, %d of them a worker that had saved a checkpoint",
+		k.decisionCut, k.decisionOpen, k.workerCut, k.midBatch)
 	// A busy kill finds no attempt in progress now and then (a few per cent:
 	// the claims were waiting on a checkpoint of the database, say); four in
 	// a row is no longer chance.
-	if busy >= 4 && len(cut) == 0 {
-		t.Errorf("%d kills came while handlers were running, yet none left a step in progress", busy)
+	if k.busy >= 4 && len(k.cut) == 0 {
+		t.Errorf("%d kills came while handlers were running, yet none left a step in progress", k.busy)
+	}
+	// Batch workers are most of the handlers' running time; a busy kill
+	// finds one in progress after a checkpoint about nine times in ten.
+	if k.busy >= 4 && tasks >= 60 && k.midBatch == 0 {
+		t.Errorf("%d kills came while handlers were running, yet none cut a batch worker short after a checkpoint", k.busy)
 	}
 }

@@ -6,6 +6,7 @@ package tasker_test
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -36,6 +37,7 @@ type crashFigures struct {
 	steps, stepsDone, stepsWaiting int
 	inProgress                     []crashAttempt // steps the kill cut short
 	logLines                       int
+	dynamic                        crashDynamicFigures
 }
 
 // pending is how many steps of the stored tasks have not started yet.
@@ -47,8 +49,8 @@ func (f crashFigures) String() string {
 	if !f.exists {
 		return fmt.Sprintf("no store yet, %d log lines", f.logLines)
 	}
-	return fmt.Sprintf("tasks %d (%d complete), steps %d (%d complete, %d waiting for retry, %d in progress: interrupted), %d log lines",
-		f.tasks, f.tasksDone, f.steps, f.stepsDone, f.stepsWaiting, len(f.inProgress), f.logLines)
+	return fmt.Sprintf("tasks %d (%d complete), steps %d (%d complete, %d waiting for retry, %d in progress: interrupted), %d log lines; %s",
+		f.tasks, f.tasksDone, f.steps, f.stepsDone, f.stepsWaiting, len(f.inProgress), f.logLines, f.dynamic)
 }
 
 // crashSnapshot reads the figures of dir while no child runs. The child may
@@ -84,6 +86,7 @@ func crashSnapshot(t *testing.T, dir string) crashFigures {
 		}
 		for _, s := range steps {
 			f.steps++
+			f.dynamic.add(task, s)
 			switch tasker.StepState(s.State) {
 			case tasker.StepComplete:
 				f.stepsDone++
@@ -97,33 +100,48 @@ func crashSnapshot(t *testing.T, dir string) crashFigures {
 	return f
 }
 
-// crashReadLog reads the execution log: how many times each attempt ran.
-func crashReadLog(t *testing.T, dir string) map[crashAttempt]int {
+// crashLogged is what the execution log says the handlers did.
+type crashLogged struct {
+	runs  map[crashAttempt]int   // how many times each attempt ran
+	items map[crashAttempt][]int // the items each batch worker attempt processed, in order
+}
+
+// crashReadLog reads the execution log: lines "<task> <step> <attempt>" of
+// handler runs and "<task> <step> <attempt> <item>" of items processed.
+func crashReadLog(t *testing.T, dir string) crashLogged {
 	t.Helper()
 	f, err := os.Open(filepath.Join(dir, crashLog))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	runs := make(map[crashAttempt]int)
+	l := crashLogged{runs: make(map[crashAttempt]int), items: make(map[crashAttempt][]int)}
 	sc := bufio.NewScanner(f)
 	for n := 1; sc.Scan(); n++ {
 		fields := strings.Fields(sc.Text())
 		var a crashAttempt
-		var err error
-		if len(fields) == 3 {
+		var err, itemErr error
+		item := -1
+		if len(fields) == 3 || len(fields) == 4 {
 			a.task, a.step = fields[0], fields[1]
 			a.attempt, err = strconv.Atoi(fields[2])
 		}
-		if len(fields) != 3 || err != nil {
+		if len(fields) == 4 {
+			item, itemErr = strconv.Atoi(fields[3])
+		}
+		if len(fields) < 3 || len(fields) > 4 || err != nil || itemErr != nil {
 			t.Fatalf("execution log line %d is malformed: %q", n, sc.Text())
 		}
-		runs[a]++
+		if item >= 0 {
+			l.items[a] = append(l.items[a], item)
+		} else {
+			l.runs[a]++
+		}
 	}
 	if err := sc.Err(); err != nil {
 		t.Fatal(err)
 	}
-	return runs
+	return l
 }
 
 // crashVerify checks the store and the execution log once every task is
@@ -147,13 +165,6 @@ func crashVerify(t *testing.T, dir string, ts []*tasker.Template, tasks int, cut
 	if err != nil {
 		t.Fatal(err)
 	}
-	runs := crashReadLog(t, dir)
-	for a, n := range runs {
-		if n > 1 {
-			t.Errorf("task %s step %s attempt %d ran %d times", a.task, a.step, a.attempt, n)
-		}
-	}
-
 	byKey := make(map[string]string) // idempotency key → task ID
 	for _, task := range list {
 		if prev, dup := byKey[task.IdempotencyKey]; dup {
@@ -164,12 +175,7 @@ func crashVerify(t *testing.T, dir string, ts []*tasker.Template, tasks int, cut
 	if len(list) != tasks {
 		t.Errorf("store has %d tasks, want %d", len(list), tasks)
 	}
-	v := crashVerifier{t: t, st: st, runs: runs, byStep: make(map[[2]string][]int),
-		logged: make(map[crashAttempt]bool), retried: make(map[crashAttempt]bool), cut: cut}
-	for a := range runs {
-		k := [2]string{a.task, a.step}
-		v.byStep[k] = append(v.byStep[k], a.attempt)
-	}
+	v := newCrashVerifier(t, st, crashReadLog(t, dir), cut)
 	for n := range tasks {
 		key := fmt.Sprintf("crash-%d", n)
 		id, ok := byKey[key]
@@ -183,14 +189,52 @@ func crashVerify(t *testing.T, dir string, ts []*tasker.Template, tasks int, cut
 		}
 		v.task(ts[n%len(ts)], n, task)
 	}
-	for a := range runs {
+	v.finish(len(list))
+}
+
+// crashVerifier checks tasks one by one and keeps the figures.
+type crashVerifier struct {
+	t       *testing.T
+	st      store.Store
+	runs    map[crashAttempt]int   // the execution log: handler runs
+	items   map[crashAttempt][]int // the execution log: items processed
+	byStep  map[[2]string][]int    // the execution log: task and step → attempts run
+	logged  map[crashAttempt]bool  // log lines matched to an in_progress transition
+	retried map[crashAttempt]bool  // attempts that went in_progress → waiting_for_retry
+	cut     map[crashAttempt]int   // attempts the kills left in progress
+
+	steps, planned, unlogged, interruptedCode int
+	resumed, redone                           int // batch worker attempts that resumed from a checkpoint; items processed again
+}
+
+func newCrashVerifier(t *testing.T, st store.Store, l crashLogged, cut map[crashAttempt]int) *crashVerifier {
+	v := &crashVerifier{t: t, st: st, runs: l.runs, items: l.items, byStep: make(map[[2]string][]int),
+		logged: make(map[crashAttempt]bool), retried: make(map[crashAttempt]bool), cut: cut}
+	for a, n := range l.runs {
+		k := [2]string{a.task, a.step}
+		v.byStep[k] = append(v.byStep[k], a.attempt)
+		if n > 1 {
+			t.Errorf("task %s step %s attempt %d ran %d times", a.task, a.step, a.attempt, n)
+		}
+	}
+	for a := range l.items {
+		if l.runs[a] == 0 {
+			t.Errorf("task %s step %s attempt %d processed items, but its handler never logged its run", a.task, a.step, a.attempt)
+		}
+	}
+	return v
+}
+
+// finish checks what only all tasks together show, and logs the figures.
+func (v *crashVerifier) finish(tasks int) {
+	t := v.t
+	for a := range v.runs {
 		if !v.logged[a] {
 			t.Errorf("log line %s %s %d belongs to no task of the store", a.task, a.step, a.attempt)
 		}
 	}
-
 	recovered := 0
-	for a, cycle := range cut {
+	for a, cycle := range v.cut {
 		if v.retried[a] {
 			recovered++
 		} else {
@@ -199,21 +243,9 @@ func crashVerify(t *testing.T, dir string, ts []*tasker.Template, tasks int, cut
 		}
 	}
 	t.Logf("verified %d tasks, %d steps, %d handler runs: %d attempts cut short by the kills and recorded as interrupted (%d steps end with code %s), "+
-		"%d planned first-attempt failures, %d claimed attempts that never reached their handler",
-		len(list), v.steps, len(runs), recovered, v.interruptedCode, tasker.CodeInterrupted, v.planned, v.unlogged)
-}
-
-// crashVerifier checks tasks one by one and keeps the figures.
-type crashVerifier struct {
-	t       *testing.T
-	st      store.Store
-	runs    map[crashAttempt]int  // the execution log
-	byStep  map[[2]string][]int   // the execution log: task and step → attempts run
-	logged  map[crashAttempt]bool // log lines matched to an in_progress transition
-	retried map[crashAttempt]bool // attempts that went in_progress → waiting_for_retry
-	cut     map[crashAttempt]int  // attempts the kills left in progress
-
-	steps, planned, unlogged, interruptedCode int
+		"%d planned first-attempt failures, %d claimed attempts that never reached their handler; "+
+		"%d batch worker attempts resumed from a checkpoint, %d items processed again after a kill fell between processing and checkpoint",
+		tasks, v.steps, len(v.runs), recovered, v.interruptedCode, tasker.CodeInterrupted, v.planned, v.unlogged, v.resumed, v.redone)
 }
 
 func (v *crashVerifier) task(tmpl *tasker.Template, n int, task *tasker.Task) {
@@ -249,14 +281,23 @@ func (v *crashVerifier) task(tmpl *tasker.Template, n int, task *tasker.Task) {
 			completedAt[tr.Step] = i
 		}
 	}
+	switch tmpl.Name {
+	case "decision":
+		v.decisionTask(n, task, trail, completedAt)
+	case "batch":
+		v.batchTask(n, task, trail, completedAt)
+	default:
+		v.staticTask(tmpl, n, task, trail, completedAt)
+	}
+}
+
+// staticTask checks the steps of a task of a static shape: each step's
+// sum is 1 + its dependencies' (+ n for a root).
+func (v *crashVerifier) staticTask(tmpl *tasker.Template, n int, task *tasker.Task, trail []store.Transition, completedAt map[string]int) {
 	sums := make(map[string]int)
+	var names []string
 	for _, spec := range tmpl.Steps {
-		s := task.Step(spec.Name)
-		if s == nil {
-			t.Errorf("task crash-%d (%s) has no step %s", n, task.ID, spec.Name)
-			continue
-		}
-		v.steps++
+		names = append(names, spec.Name)
 		sum := 1
 		if len(spec.Dependencies) == 0 {
 			sum += n
@@ -265,15 +306,35 @@ func (v *crashVerifier) task(tmpl *tasker.Template, n int, task *tasker.Task) {
 			sum += sums[d]
 		}
 		sums[spec.Name] = sum
-		v.step(task, s, crashResult{Step: spec.Name, Sum: sum})
-		v.order(task, spec, trail, completedAt)
+		if s := v.stepOf(task, spec.Name); s != nil {
+			v.step(task, s, crashResult{Step: spec.Name, Sum: sum})
+			v.order(task, spec.Name, spec.Dependencies, trail, completedAt)
+		}
 	}
+	v.stepNames(task, names)
+}
+
+// stepOf returns task's step name, or reports that it has none.
+func (v *crashVerifier) stepOf(task *tasker.Task, name string) *tasker.Step {
+	v.t.Helper()
+	s := task.Step(name)
+	if s == nil {
+		v.t.Errorf("task %s (%s) has no step %s", task.ID, task.Name, name)
+	}
+	return s
+}
+
+// crashClaim reports whether a step's transition from → to is the claim
+// of an attempt; in_progress → in_progress is a checkpoint.
+func crashClaim(from, to string) bool {
+	return to == string(tasker.StepInProgress) && from != to
 }
 
 // step checks one step: its result, its trail, and the log lines of it.
 func (v *crashVerifier) step(task *tasker.Task, s *tasker.Step, want crashResult) {
 	t := v.t
 	t.Helper()
+	v.steps++
 	where := fmt.Sprintf("task %s step %s", task.ID, s.Name)
 	var got crashResult
 	if s.State != tasker.StepComplete || json.Unmarshal(s.Result, &got) != nil || got != want {
@@ -282,49 +343,7 @@ func (v *crashVerifier) step(task *tasker.Task, s *tasker.Step, want crashResult
 	if s.LastError != nil && s.LastError.Code == tasker.CodeInterrupted {
 		v.interruptedCode++
 	}
-	state, attempt, completed := string(tasker.StepPending), 0, 0
-	for _, tr := range s.Transitions {
-		if tr.From != state {
-			t.Errorf("%s: transition %s→%s (attempt %d) from state %s", where, tr.From, tr.To, tr.Attempt, state)
-		}
-		next := attempt
-		if tr.To == string(tasker.StepInProgress) {
-			next++
-			a := crashAttempt{task.ID, s.Name, tr.Attempt}
-			switch _, killed := v.cut[a]; {
-			case v.runs[a] > 0:
-				v.logged[a] = true
-			case killed:
-				v.unlogged++ // claimed, then killed before its handler ran
-			default:
-				t.Errorf("%s: attempt %d was claimed but its handler never ran, and no kill cut it short", where, a.attempt)
-			}
-		}
-		if tr.Attempt != next {
-			t.Errorf("%s: transition %s→%s has attempt %d, want %d", where, tr.From, tr.To, tr.Attempt, next)
-		}
-		switch tr.To {
-		case string(tasker.StepComplete):
-			completed = tr.Attempt
-		case string(tasker.StepWaitingForRetry):
-			// A retry is either recovery's, of an attempt a kill cut
-			// short, or the flaky step's planned one.
-			a := crashAttempt{task.ID, s.Name, tr.Attempt}
-			v.retried[a] = true
-			switch _, killed := v.cut[a]; {
-			case killed:
-			case s.Name == "flaky" && tr.Attempt == 1:
-				v.planned++
-			default:
-				t.Errorf("%s: attempt %d failed and was retried, yet it is neither the planned failure nor cut short by a kill (last error %+v)",
-					where, tr.Attempt, s.LastError)
-			}
-		}
-		state, attempt = tr.To, tr.Attempt
-	}
-	if state != string(tasker.StepComplete) || completed != s.Attempts {
-		t.Errorf("%s: trail ends in %s at attempt %d; the step says %s after %d attempts", where, state, attempt, s.State, s.Attempts)
-	}
+	completed := v.trail(where, task, s)
 	if completed > 0 && v.runs[crashAttempt{task.ID, s.Name, completed}] == 0 {
 		t.Errorf("%s: completed in attempt %d, but the handler never logged that attempt", where, completed)
 	}
@@ -338,25 +357,101 @@ func (v *crashVerifier) step(task *tasker.Task, s *tasker.Step, want crashResult
 	}
 }
 
-// order checks that every attempt of a step started after each of its
-// dependencies completed, in apply order and in time.
-func (v *crashVerifier) order(task *tasker.Task, spec *tasker.StepSpec, trail []store.Transition, completedAt map[string]int) {
+// trail checks the transitions of step s: from pending (or created
+// pending, for a step a decision or batch created), legal moves through
+// its attempts in order, each claim matched to a handler run or to a kill,
+// each retry to a kill or the planned failure, ending complete: it
+// completes exactly once, in its last attempt, which trail returns.
+func (v *crashVerifier) trail(where string, task *tasker.Task, s *tasker.Step) (completed int) {
+	t := v.t
+	t.Helper()
+	state, attempt, completions := string(tasker.StepPending), 0, 0
+	for k, tr := range s.Transitions {
+		if k == 0 && tr.From == "" && tr.To == state && tr.Attempt == 0 {
+			continue // created while the task ran
+		}
+		if tr.From != state {
+			t.Errorf("%s: transition %s→%s (attempt %d) from state %s", where, tr.From, tr.To, tr.Attempt, state)
+		}
+		next := attempt
+		if crashClaim(tr.From, tr.To) {
+			next++
+			v.claimed(where, crashAttempt{task.ID, s.Name, tr.Attempt})
+		}
+		if tr.Attempt != next {
+			t.Errorf("%s: transition %s→%s has attempt %d, want %d", where, tr.From, tr.To, tr.Attempt, next)
+		}
+		switch tr.To {
+		case string(tasker.StepComplete):
+			completed = tr.Attempt
+			completions++
+		case string(tasker.StepWaitingForRetry):
+			v.retry(where, crashAttempt{task.ID, s.Name, tr.Attempt}, s.LastError)
+		}
+		state, attempt = tr.To, tr.Attempt
+	}
+	if state != string(tasker.StepComplete) || completed != s.Attempts || completions != 1 {
+		t.Errorf("%s: trail ends in %s at attempt %d after %d completions; the step says %s after %d attempts",
+			where, state, attempt, completions, s.State, s.Attempts)
+	}
+	return completed
+}
+
+// claimed matches the claim of attempt a to its handler's run, or to the
+// kill that came before it ran.
+func (v *crashVerifier) claimed(where string, a crashAttempt) {
+	switch _, killed := v.cut[a]; {
+	case v.runs[a] > 0:
+		v.logged[a] = true
+	case killed:
+		v.unlogged++ // claimed, then killed before its handler ran
+	default:
+		v.t.Errorf("%s: attempt %d was claimed but its handler never ran, and no kill cut it short", where, a.attempt)
+	}
+}
+
+// retry checks that the retry of attempt a is either recovery's, of an
+// attempt a kill cut short, or the flaky step's planned one.
+func (v *crashVerifier) retry(where string, a crashAttempt, last *tasker.Failure) {
+	v.retried[a] = true
+	switch _, killed := v.cut[a]; {
+	case killed:
+	case a.step == "flaky" && a.attempt == 1:
+		v.planned++
+	default:
+		v.t.Errorf("%s: attempt %d failed and was retried, yet it is neither the planned failure nor cut short by a kill (last error %+v)",
+			where, a.attempt, last)
+	}
+}
+
+// order checks that every attempt of step name started after each of
+// deps completed, in apply order and in time.
+func (v *crashVerifier) order(task *tasker.Task, name string, deps []string, trail []store.Transition, completedAt map[string]int) {
 	t := v.t
 	t.Helper()
 	for i, tr := range trail {
-		if tr.Step != spec.Name || tr.To != string(tasker.StepInProgress) {
+		if tr.Step != name || !crashClaim(tr.From, tr.To) {
 			continue
 		}
-		for _, d := range spec.Dependencies {
+		for _, d := range deps {
 			j, ok := completedAt[d]
 			if !ok || j > i || tr.At.Before(trail[j].At) {
 				var at time.Time
 				if ok {
 					at = trail[j].At
 				}
-				t.Errorf("task %s: step %s attempt %d started at %s (position %d) before dependency %s completed (at %s, position %d, found %v)",
-					task.ID, spec.Name, tr.Attempt, tr.At.Format(time.RFC3339Nano), i, d, at.Format(time.RFC3339Nano), j, ok)
+				t.Errorf("task %s: step %s attempt %d started at %s (position %d, after %s) before dependency %s completed (at %s, position %d, found %v)",
+					task.ID, name, tr.Attempt, tr.At.Format(time.RFC3339Nano), i, crashMove(trail, i-1), d, at.Format(time.RFC3339Nano), j, ok)
 			}
 		}
 	}
+}
+
+// crashMove describes transition i of trail, for messages.
+func crashMove(trail []store.Transition, i int) string {
+	if i < 0 || i >= len(trail) {
+		return "nothing"
+	}
+	tr := trail[i]
+	return fmt.Sprintf("%s %s→%s attempt %d at %s", cmp.Or(tr.Step, "the task"), tr.From, tr.To, tr.Attempt, tr.At.Format(time.RFC3339Nano))
 }
