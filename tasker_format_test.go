@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/gotasker/tasker"
+	"github.com/gotasker/tasker/store"
 	"github.com/gotasker/tasker/store/memory"
 )
 
@@ -26,24 +27,26 @@ func TestTaskerEcommerceTemplateRuns(t *testing.T) {
 			return map[string]string{"step": name}, nil
 		})
 	}
-	eng := startEngine(t, memory.New(), handlers, tpl)
-	task := submitAndWait(t, eng, tasker.SubmitRequest{
-		Namespace: "ecommerce", Name: "order_processing",
-		Context: map[string]any{
-			"customer_info": map[string]any{"email": "ada@example.com"},
-			"cart_items":    []any{map[string]any{"product_id": "p1", "quantity": 2}},
-			"payment_info":  map[string]any{"token": "tok_test"},
-		},
-	})
-	if task.State != tasker.TaskComplete {
-		t.Fatalf("task %s, want complete", stateOf(task, nil))
-	}
-	for _, s := range tpl.Steps {
-		got := step(t, task, s.Name)
-		if got.State != tasker.StepComplete || !strings.HasPrefix(string(got.Result), `{"step":"`+s.Name+`"`) {
-			t.Errorf("step %s: %s, result %s", s.Name, got.State, got.Result)
+	eachStore(t, func(t *testing.T, st store.Store) {
+		eng := startEngine(t, st, handlers, tpl)
+		task := submitAndWait(t, eng, tasker.SubmitRequest{
+			Namespace: "ecommerce", Name: "order_processing",
+			Context: map[string]any{
+				"customer_info": map[string]any{"email": "ada@example.com"},
+				"cart_items":    []any{map[string]any{"product_id": "p1", "quantity": 2}},
+				"payment_info":  map[string]any{"token": "tok_test"},
+			},
+		})
+		if task.State != tasker.TaskComplete {
+			t.Fatalf("task %s, want complete", stateOf(task, nil))
 		}
-	}
+		for _, s := range tpl.Steps {
+			got := step(t, task, s.Name)
+			if got.State != tasker.StepComplete || !strings.HasPrefix(string(got.Result), `{"step":"`+s.Name+`"`) {
+				t.Errorf("step %s: %s, result %s", s.Name, got.State, got.Result)
+			}
+		}
+	})
 }
 
 // TestAddTemplatesAcceptsEveryStepType: a template using every step type
