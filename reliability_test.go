@@ -372,3 +372,29 @@ func BenchmarkReadAllAncestors(b *testing.B) {
 		b.Fatal("the last step read nothing")
 	}
 }
+
+// TestIdempotencyKeyPerTemplate: a key dedupes within one template only;
+// the same key for another template is another task, never the first one.
+func TestIdempotencyKeyPerTemplate(t *testing.T) {
+	eachStore(t, func(t *testing.T, st store.Store) {
+		other := strings.Replace(twoSteps, "name: two_steps", "name: other", 1)
+		eng := startEngine(t, st, twoStepHandlers(), mustParse(t, twoSteps), mustParse(t, other))
+		ctx := context.Background()
+		a, err := eng.Submit(ctx, tasker.SubmitRequest{Namespace: "test", Name: "two_steps", IdempotencyKey: "k"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := eng.Submit(ctx, tasker.SubmitRequest{Namespace: "test", Name: "other", IdempotencyKey: "k"})
+		if err != nil || b == a {
+			t.Fatalf("the same key for another template = %q, %v; want a new task, not %q", b, err, a)
+		}
+		again, err := eng.Submit(ctx, tasker.SubmitRequest{Namespace: "test", Name: "other", IdempotencyKey: "k"})
+		if err != nil || again != b {
+			t.Errorf("the key again for other = %q, %v; want %q", again, err, b)
+		}
+		waitAllClean(t, eng, []string{a, b})
+		if task, _ := eng.Get(ctx, b); task.Name != "other" {
+			t.Errorf("task %s is of %s, want other", b, task.Name)
+		}
+	})
+}

@@ -340,3 +340,31 @@ func waitQueued(t *testing.T, s *Store, n int) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// TestWriteTakenIsAnswered: once the writer has taken a request, the
+// caller's context ending does not cut the answer short: the caller learns
+// that the write happened, so an error always means nothing was written.
+func TestWriteTakenIsAnswered(t *testing.T) {
+	s := openWithSteps(t, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	entered, release := make(chan struct{}), make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- s.w.do(ctx, func(ws *writeStmts) error {
+			close(entered)
+			<-release
+			return ws.apply([]store.Change{{TaskID: "t1", Step: "s0", From: "pending", To: "in_progress", Attempt: 1,
+				At: time.Unix(1, 0)}})
+		})
+	}()
+	<-entered
+	cancel() // the caller gives up while its write commits
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatalf("do = %v, want the committed write's nil", err)
+	}
+	steps, err := s.Steps(context.Background(), "t1")
+	if err != nil || steps[0].State != "in_progress" {
+		t.Errorf("steps = %+v, %v; want s0 in_progress", steps, err)
+	}
+}
