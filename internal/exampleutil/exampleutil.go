@@ -1,8 +1,9 @@
 // Package exampleutil is the scaffolding the runnable examples under
 // examples/ share: the -store, -db and -fail flags, opening the store,
-// starting an engine on one template, submitting one task, printing its
-// outcome and the process's exit status. An example supplies only its
-// template, its handlers and its input.
+// starting an engine on the example's template (and the templates of the
+// sub-tasks its steps start), submitting one task, printing its outcome
+// (and its sub-tasks') and the process's exit status. An example supplies
+// only its templates, its handlers and its input.
 package exampleutil
 
 import (
@@ -26,11 +27,19 @@ type Example struct {
 	TemplateFile string
 	// TemplateYAML is the task template, in Tasker's format.
 	TemplateYAML []byte
-	// Handlers maps callables the template names to their handlers.
+	// Subtemplates are further templates the engine loads: those of the
+	// sub-tasks the task's steps start (StepContext.Subtask). Their
+	// callables get handlers as the task's do; -fail names a step of the
+	// task's template only.
+	Subtemplates []Subtemplate
+	// Handlers maps callables the templates name to their handlers.
 	Handlers map[string]tasker.StepHandler
-	// Default, when set, is the handler of every callable of the template
+	// Default, when set, is the handler of every callable of the templates
 	// that Handlers does not list.
 	Default tasker.StepHandler
+	// Config, when set, configures the engine. It is read once the flags
+	// are parsed, so Flags may set its fields (-workers).
+	Config *tasker.Config
 	// Flags, when set, declares the example's own flags on fs and returns
 	// the function that builds the task input once fs is parsed.
 	Flags func(fs *flag.FlagSet) (input func() (any, error))
@@ -41,6 +50,12 @@ type Example struct {
 	// Summary, when set, prints lines about the finished task after the
 	// step table.
 	Summary func(w io.Writer, t *tasker.Task)
+}
+
+// Subtemplate is a further template an example loads.
+type Subtemplate struct {
+	File string // names YAML in errors
+	YAML []byte // the template, in Tasker's format
 }
 
 // IncompleteError is what Run returns when the task ended in a state other

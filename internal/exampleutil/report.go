@@ -13,15 +13,20 @@ import (
 // ResultWidth bounds how much of a step's result Report prints.
 const ResultWidth = 80
 
-// Report prints the task's outcome, then one line per step with its state,
+// Report prints the task's outcome, then one line per step (names padded
+// to the longest, at least 24 wide) with its state,
 // attempts, and the start and end of its latest attempt as offsets from the
 // task's start, and the start of its result; a failed attempt's error
 // follows its step's line. where says where the task is stored.
 func Report(w io.Writer, t *tasker.Task, where string) {
 	fmt.Fprintf(w, "task %s %s/%s: %s (stored in %s)\n", t.ID, t.Namespace, t.Name, t.State, where)
-	fmt.Fprintf(w, "%-24s %-18s %8s %9s %9s  %s\n", "step", "state", "attempts", "start", "end", "result")
+	width := 24
 	for _, s := range t.Steps {
-		line := fmt.Sprintf("%-24s %-18s %8d %9s %9s  %s", s.Name, s.State, s.Attempts,
+		width = max(width, len(s.Name))
+	}
+	fmt.Fprintf(w, "%-*s %-18s %8s %9s %9s  %s\n", width, "step", "state", "attempts", "start", "end", "result")
+	for _, s := range t.Steps {
+		line := fmt.Sprintf("%-*s %-18s %8d %9s %9s  %s", width, s.Name, s.State, s.Attempts,
 			offset(t.StartedAt, s.StartedAt), offset(t.StartedAt, s.FinishedAt), excerpt(string(s.Result), ResultWidth))
 		fmt.Fprintln(w, strings.TrimRight(line, " "))
 		if s.LastError != nil {

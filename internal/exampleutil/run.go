@@ -25,15 +25,15 @@ type options struct {
 }
 
 // Run parses args, runs one task of the example's template on a new engine
-// and prints its outcome to out (see Report). It returns an *IncompleteError
-// when the task ends in any state but complete, and a *UsageError for a bad
-// command line.
+// and prints its outcome to out (see Report), then each sub-task its steps
+// started. It returns an *IncompleteError when the task ends in any state
+// but complete, and a *UsageError for a bad command line.
 func (ex *Example) Run(ctx context.Context, args []string, out io.Writer) (err error) {
-	tmpl, err := tasker.ParseTemplate(ex.TemplateFile, ex.TemplateYAML)
+	tmpls, err := ex.templates()
 	if err != nil {
 		return err
 	}
-	opts, input, err := ex.parse(args, out, tmpl)
+	opts, input, err := ex.parse(args, out, tmpls[0])
 	if err != nil {
 		return err
 	}
@@ -53,21 +53,58 @@ func (ex *Example) Run(ctx context.Context, args []string, out io.Writer) (err e
 		return err
 	}
 	defer func() { err = errors.Join(err, closeStore()) }()
-	eng, err := ex.start(ctx, st, tmpl, opts.fail)
+	eng, err := ex.start(ctx, st, tmpls, opts.fail)
 	if err != nil {
 		return err
 	}
 	defer func() { err = errors.Join(err, eng.Stop(ctx)) }()
-	task, err := submitAndWait(ctx, eng, tmpl, ex.Name, in)
+	task, err := submitAndWait(ctx, eng, tmpls[0], ex.Name, in)
 	if err != nil {
 		return err
 	}
-	Report(out, task, where)
-	if ex.Summary != nil {
-		ex.Summary(out, task)
+	if err := ex.report(ctx, out, eng, task, where); err != nil {
+		return err
 	}
 	if task.State != tasker.TaskComplete {
 		return &IncompleteError{TaskID: task.ID, State: task.State}
+	}
+	return nil
+}
+
+// templates parses the example's template, then its subtemplates.
+func (ex *Example) templates() ([]*tasker.Template, error) {
+	tmpl, err := tasker.ParseTemplate(ex.TemplateFile, ex.TemplateYAML)
+	if err != nil {
+		return nil, err
+	}
+	tmpls := []*tasker.Template{tmpl}
+	for _, sub := range ex.Subtemplates {
+		t, err := tasker.ParseTemplate(sub.File, sub.YAML)
+		if err != nil {
+			return nil, err
+		}
+		tmpls = append(tmpls, t)
+	}
+	return tmpls, nil
+}
+
+// report prints task (see Report), then, for each step that started a
+// sub-task, that sub-task, then the example's summary.
+func (ex *Example) report(ctx context.Context, out io.Writer, eng *tasker.Engine, task *tasker.Task, where string) error {
+	Report(out, task, where)
+	for _, s := range task.Steps {
+		if s.Subtask == "" {
+			continue
+		}
+		child, err := eng.Get(ctx, s.Subtask)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "\nsub-task of step %s:\n", s.Name)
+		Report(out, child, where)
+	}
+	if ex.Summary != nil {
+		ex.Summary(out, task)
 	}
 	return nil
 }
@@ -136,22 +173,30 @@ func (o options) open() (store.Store, string, func() error, error) {
 	return st, where, func() error { return errors.Join(st.Close(), cleanup()) }, nil
 }
 
-// start starts an engine on st with tmpl and the example's handlers; the
-// step named fail, if any, fails for good instead of calling its handler.
-func (ex *Example) start(ctx context.Context, st store.Store, tmpl *tasker.Template, fail string) (*tasker.Engine, error) {
-	eng, err := tasker.New(st, nil)
+// start starts an engine on st with tmpls (the example's template, then
+// its subtemplates) and the example's handlers; the step of the first
+// template named fail, if any, fails for good instead of calling its
+// handler.
+func (ex *Example) start(ctx context.Context, st store.Store, tmpls []*tasker.Template, fail string) (*tasker.Engine, error) {
+	eng, err := tasker.New(st, ex.Config)
 	if err != nil {
 		return nil, err
 	}
-	for callable, h := range ex.handlers(tmpl) {
-		if fail != "" {
-			h = failing(h, fail, failsWith(tmpl, fail))
+	hs := make(map[string]tasker.StepHandler)
+	for i := len(tmpls) - 1; i >= 0; i-- { // the task's own template last: -fail wraps its callables
+		for callable, h := range ex.handlers(tmpls[i]) {
+			if fail != "" && i == 0 {
+				h = failing(h, fail, failsWith(tmpls[0], fail))
+			}
+			hs[callable] = h
 		}
+	}
+	for callable, h := range hs {
 		if err := eng.Register(callable, h); err != nil {
 			return nil, err
 		}
 	}
-	if err := eng.AddTemplates(tmpl); err != nil {
+	if err := eng.AddTemplates(tmpls...); err != nil {
 		return nil, err
 	}
 	return eng, eng.Start(ctx)

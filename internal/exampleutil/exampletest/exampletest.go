@@ -2,7 +2,8 @@
 // example's run function with a fresh SQLite file, checks what it printed
 // and returned, then reads the task back from the file and checks its
 // steps' states and results, and that no step started before all its
-// dependencies had finished. Dynamic workflows are read back with their
+// dependencies had finished; likewise the sub-tasks its steps started.
+// Dynamic workflows are read back with their
 // template, so steps a decision did not create show as not_created and a
 // batch worker template as its instances.
 package exampletest
@@ -43,7 +44,22 @@ type Case struct {
 	Output []string
 	// Inspect, when set, makes further checks of the stored task.
 	Inspect func(t *testing.T, task *tasker.Task)
+	// Subtasks, when set, maps each step of the task that started a
+	// sub-task to what is expected of it; the file must then hold only the
+	// task and those sub-tasks.
+	Subtasks map[string]Subtask
 }
+
+// expect is what is expected of one stored task.
+type expect struct {
+	state    tasker.TaskState
+	steps    map[string]tasker.StepState
+	results  map[string]string
+	attempts map[string]int
+}
+
+// expect returns what c expects of its task.
+func (c Case) expect() expect { return expect{c.State, c.Steps, c.Results, c.Attempts} }
 
 var taskLine = regexp.MustCompile(`(?m)^task (\S+) `)
 
@@ -59,23 +75,27 @@ func Check(t *testing.T, run exampleutil.RunFunc, tmplYAML []byte, cases ...Case
 	}
 	for _, c := range cases {
 		t.Run(c.Name, func(t *testing.T) {
-			out, task := runCase(t, run, c, tmpl)
+			out, db, task := runCase(t, run, c, tmpl)
 			for _, re := range c.Output {
 				if !regexp.MustCompile(re).MatchString(out) {
 					t.Errorf("output lacks %q:\n%s", re, out)
 				}
 			}
-			checkSteps(t, task, c)
+			checkSteps(t, task, c.expect())
 			CheckOrder(t, task, tmpl)
 			if c.Inspect != nil {
 				c.Inspect(t, task)
+			}
+			if c.Subtasks != nil {
+				checkSubtasks(t, db, out, task, tmpl, c.Subtasks)
 			}
 		})
 	}
 }
 
-// runCase runs the example for c and returns its output and the stored task.
-func runCase(t *testing.T, run exampleutil.RunFunc, c Case, tmpl *tasker.Template) (string, *tasker.Task) {
+// runCase runs the example for c and returns its output, the SQLite file
+// and the stored task.
+func runCase(t *testing.T, run exampleutil.RunFunc, c Case, tmpl *tasker.Template) (string, string, *tasker.Task) {
 	t.Helper()
 	db := filepath.Join(t.TempDir(), "tasks.db")
 	var out bytes.Buffer
@@ -93,13 +113,27 @@ func runCase(t *testing.T, run exampleutil.RunFunc, c Case, tmpl *tasker.Templat
 	if m == nil {
 		t.Fatalf("output names no task:\n%s", out.String())
 	}
-	return out.String(), Stored(t, db, m[1], tmpl)
+	return out.String(), db, Stored(t, db, m[1], tmpl)
 }
 
 // Stored reads task id back from the SQLite file db, with tmpls loaded: a
 // task of a dynamic template among them is read as Engine.Get shows it,
 // with the steps not created and the batch workers' instances.
 func Stored(t *testing.T, db, id string, tmpls ...*tasker.Template) *tasker.Task {
+	t.Helper()
+	var task *tasker.Task
+	readStored(t, db, tmpls, func(eng *tasker.Engine) {
+		var err error
+		if task, err = eng.Get(context.Background(), id); err != nil {
+			t.Fatal(err)
+		}
+	})
+	return task
+}
+
+// readStored calls read with an engine, not started, on the SQLite file db
+// with tmpls loaded, and closes the file after.
+func readStored(t *testing.T, db string, tmpls []*tasker.Template, read func(eng *tasker.Engine)) {
 	t.Helper()
 	st, err := sqlite.Open(db, nil)
 	if err != nil {
@@ -113,38 +147,35 @@ func Stored(t *testing.T, db, id string, tmpls ...*tasker.Template) *tasker.Task
 	if err := eng.AddTemplates(tmpls...); err != nil {
 		t.Fatal(err)
 	}
-	task, err := eng.Get(context.Background(), id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return task
+	read(eng)
 }
 
 // checkSteps checks the task's state and each step's state, attempts and
 // result against c.
-func checkSteps(t *testing.T, task *tasker.Task, c Case) {
+func checkSteps(t *testing.T, task *tasker.Task, c expect) {
 	t.Helper()
-	if task.State != c.State {
-		t.Errorf("stored task is %s, want %s", task.State, c.State)
+	if task.State != c.state {
+		t.Errorf("stored task %s is %s, want %s", task.ID, task.State, c.state)
 	}
+	of := task.Namespace + "/" + task.Name
 	for _, s := range task.Steps {
-		want, listed := c.Steps[s.Name]
-		if !listed && c.State == tasker.TaskComplete {
+		want, listed := c.steps[s.Name]
+		if !listed && c.state == tasker.TaskComplete {
 			want, listed = tasker.StepComplete, true
 		}
 		if listed && s.State != want {
-			t.Errorf("step %s is %s, want %s", s.Name, s.State, want)
+			t.Errorf("%s step %s is %s, want %s", of, s.Name, s.State, want)
 		}
-		if n, ok := c.Attempts[s.Name]; ok && s.Attempts != n || !ok && s.Attempts > 1 {
-			t.Errorf("step %s: %d attempts, want %d", s.Name, s.Attempts, max(n, 1))
+		if n, ok := c.attempts[s.Name]; ok && s.Attempts != n || !ok && s.Attempts > 1 {
+			t.Errorf("%s step %s: %d attempts, want %d", of, s.Name, s.Attempts, max(n, 1))
 		}
-		if r, ok := c.Results[s.Name]; ok && !jsonEqual(s.Result, r) {
-			t.Errorf("step %s result %s, want %s", s.Name, s.Result, r)
+		if r, ok := c.results[s.Name]; ok && !jsonEqual(s.Result, r) {
+			t.Errorf("%s step %s result %s, want %s", of, s.Name, s.Result, r)
 		}
 	}
-	for name := range c.Results {
+	for name := range c.results {
 		if task.Step(name) == nil {
-			t.Errorf("no step %s", name)
+			t.Errorf("%s has no step %s", of, name)
 		}
 	}
 }

@@ -115,3 +115,27 @@ func TestCheckOrderDynamic(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckWithin: a sub-task must be created and started once its step
+// began, and end before the step does.
+func TestCheckWithin(t *testing.T) {
+	t0 := time.Now()
+	at := func(d time.Duration) time.Time { return t0.Add(d) }
+	step := ran("call", t0, 1, 5)
+	for _, c := range []struct {
+		name  string
+		child tasker.Task
+		want  string
+	}{
+		{"within", tasker.Task{ID: "c", CreatedAt: at(1), StartedAt: at(2), FinishedAt: at(5)}, ""},
+		{"created before", tasker.Task{ID: "c", CreatedAt: at(0), StartedAt: at(2), FinishedAt: at(4)}, "sub-task c created at"},
+		{"never started", tasker.Task{ID: "c", CreatedAt: at(2)}, "sub-task c started at"},
+		{"ended after", tasker.Task{ID: "c", CreatedAt: at(2), StartedAt: at(2), FinishedAt: at(6)}, "step call finished at"},
+	} {
+		r := &recorder{TB: t}
+		CheckWithin(r, &step, &c.child)
+		if got := strings.Join(r.errs, "\n"); c.want == "" && got != "" || !strings.Contains(got, c.want) {
+			t.Errorf("%s: reported %q, want %q", c.name, got, c.want)
+		}
+	}
+}
