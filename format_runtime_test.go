@@ -201,3 +201,22 @@ func TestIdentityStrategies(t *testing.T) {
 		t.Errorf("always_unique: %q, %q; want two tasks", u1, u2)
 	}
 }
+
+// TestStepSeesTaskMetadata: a handler reads its task's identity and the
+// submission's metadata from its StepContext.
+func TestStepSeesTaskMetadata(t *testing.T) {
+	eachStore(t, func(t *testing.T, st store.Store) {
+		var got tasker.TaskInfo
+		eng := startEngine(t, st, map[string]tasker.StepHandler{
+			"test.first":  tasker.HandlerFunc(func(_ context.Context, sc *tasker.StepContext) (any, error) { got = sc.Task(); return nil, nil }),
+			"test.second": echoStep("second"),
+		}, mustParse(t, twoSteps))
+		task := submitAndWait(t, eng, tasker.SubmitRequest{Namespace: "test", Name: "two_steps",
+			Initiator: "api:checkout", SourceSystem: "web", Reason: "New order", Tags: []string{"vip", "eu"}})
+		want := tasker.TaskInfo{ID: task.ID, Namespace: "test", Name: "two_steps", Version: "1.0.0",
+			Initiator: "api:checkout", SourceSystem: "web", Reason: "New order", Tags: []string{"vip", "eu"}}
+		if !equalJSON(got, want) {
+			t.Errorf("Task() = %+v, want %+v", got, want)
+		}
+	})
+}

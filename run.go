@@ -32,8 +32,9 @@ type run struct {
 	tmpl     *Template
 	specs    []*StepSpec // the task's steps; a run may gain steps later
 	input    json.RawMessage
-	deadline time.Time // zero when none
-	created  time.Time // when the task was submitted
+	deadline time.Time   // zero when none
+	created  time.Time   // when the task was submitted
+	info     *store.Task // the task as submitted, for TaskInfo
 	ctx      context.Context
 	cancel   context.CancelCauseFunc
 	done     chan struct{} // closed when the engine stops driving the task
@@ -113,9 +114,10 @@ var none = effects{retry: -1}
 // newRun returns the run of a task as stored at submission: every step
 // pending, waiting for all of its dependencies. Its handlers' contexts
 // derive from parent.
-func newRun(parent context.Context, id string, t *Template, input json.RawMessage, created, deadline time.Time) *run {
-	r := &run{id: id, tmpl: t, specs: t.Steps, input: input, created: created, deadline: deadline, done: make(chan struct{}),
-		state: TaskPending, steps: make([]stepRun, len(t.Steps)), left: len(t.Steps), progress: created}
+func newRun(parent context.Context, rec *store.Task, t *Template) *run {
+	r := &run{id: rec.ID, tmpl: t, specs: t.Steps, input: rec.Context, created: rec.CreatedAt, deadline: rec.Deadline,
+		info: rec, done: make(chan struct{}),
+		state: TaskPending, steps: make([]stepRun, len(t.Steps)), left: len(t.Steps), progress: rec.CreatedAt}
 	r.ctx, r.cancel = context.WithCancelCause(parent)
 	for i, sp := range t.Steps {
 		r.steps[i] = stepRun{state: StepPending, waiting: len(sp.deps)}
@@ -743,7 +745,6 @@ func (r *run) isolated(i int) bool {
 	return w != nil && r.batches[w].strategy != batchFailFast
 }
 
-
 func (g *batchGroup) instancesOrNil() []int {
 	if g == nil {
 		return nil
@@ -1087,7 +1088,7 @@ func restore(parent context.Context, rec store.Task, steps []store.Step, t *Temp
 	if err := t.matches(steps); err != nil {
 		return nil, nil, err
 	}
-	r := newRun(parent, rec.ID, t, rec.Context, rec.CreatedAt, rec.Deadline)
+	r := newRun(parent, &rec, t)
 	r.state, r.progress = TaskState(rec.State), now
 	for i := range r.steps { // a step the store lacks is undecided, until replayed
 		r.steps[i] = stepRun{state: StepPending, presence: undecided}

@@ -144,8 +144,8 @@ func (s *scheduler) stop(ctx context.Context, cancelNow bool) bool {
 const stopGrace = 100 * time.Millisecond
 
 // add drives task id, just stored, and queues its beginning.
-func (s *scheduler) add(id string, t *Template, input json.RawMessage, created, deadline time.Time) {
-	r := newRun(s.handlerCtx, id, t, input, created, deadline)
+func (s *scheduler) add(task *store.Task, t *Template) {
+	r := newRun(s.handlerCtx, task, t)
 	s.adoptMu.Lock()
 	defer s.adoptMu.Unlock()
 	if s.drive(r) {

@@ -98,6 +98,26 @@ func (c *StepContext) SaveCheckpoint(v any) error {
 	return c.sched.saveCheckpoint(c.run, c.spec.index, c.attempt, raw)
 }
 
+// TaskInfo is what a handler sees of its task: its identity and the
+// submission's metadata.
+type TaskInfo struct {
+	ID, Namespace, Name, Version string
+	Initiator, SourceSystem      string
+	Reason                       string
+	Tags                         []string
+}
+
+// Task returns the step's task's identity and metadata (initiator, source
+// system, reason, tags), as submitted.
+func (c *StepContext) Task() TaskInfo {
+	if c.run == nil || c.run.info == nil {
+		return TaskInfo{}
+	}
+	t := c.run.info
+	return TaskInfo{ID: t.ID, Namespace: t.Namespace, Name: t.Name, Version: t.Version, Initiator: t.Initiator,
+		SourceSystem: t.SourceSystem, Reason: t.Reason, Tags: slices.Clone(t.Tags)}
+}
+
 // TaskID returns the ID of the step's task.
 func (c *StepContext) TaskID() string { return c.run.id }
 

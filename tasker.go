@@ -331,7 +331,7 @@ func (e *Engine) drive(ctx context.Context, t *Template, task store.Task, id str
 	switch {
 	case state != engineStarted:
 	case created:
-		e.sched.add(id, t, task.Context, task.CreatedAt, task.Deadline)
+		e.sched.add(&task, t)
 	default:
 		if _, err := e.adopt(ctx, id); err != nil {
 			return fmt.Errorf("tasker: submit %s: resume task %s: %w", t, id, err)
