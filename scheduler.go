@@ -32,6 +32,8 @@ type scheduler struct {
 	staleEvery  time.Duration    // how often staleness is checked
 	clock       func() time.Time // the staleness check's clock
 
+	retryDelay func(time.Duration) time.Duration // Config.RetryDelay; nil: none
+
 	handlerCtx context.Context // parent of every handler's context
 	cancel     context.CancelCauseFunc
 
@@ -69,7 +71,7 @@ type timer struct{ t *time.Timer }
 func newScheduler(st store.Store, log *zap.Logger, h *registry, cfg Config) *scheduler {
 	s := &scheduler{
 		st: st, log: log, handlers: h, workers: cfg.Workers, stepTimeout: cfg.StepTimeout,
-		staleEvery: cfg.StalenessInterval, clock: cfg.Clock,
+		staleEvery: cfg.StalenessInterval, clock: cfg.Clock, retryDelay: cfg.RetryDelay,
 		runs:    make(map[string]*run),
 		waiters: make(map[string]waiter),
 		timers:  make(map[*timer]struct{}),
@@ -411,8 +413,7 @@ func (s *scheduler) carry(r *run, eff effects) []work {
 		eff.work = append(eff.work, r.durable(eff.release-1)...)
 	}
 	if eff.retry >= 0 {
-		i := eff.retry
-		s.after(eff.delay, func() { s.push(r.requeue(i)...) })
+		s.retry(r, eff.retry, eff.delay)
 	}
 	if eff.settle {
 		s.carry(r, r.settle(time.Now()))
@@ -460,6 +461,24 @@ const (
 func permanent(err error) bool {
 	return errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrClosed) ||
 		errors.Is(err, ErrIllegalTransition)
+}
+
+// retry requeues step i of r after delay d. Config.RetryDelay, when set,
+// maps d; a mapped delay that is not positive queues the step at once,
+// unless the engine is stopping, so that instant retries keep their place
+// in the queue (a timer of zero would race the work the worker goes on
+// with).
+func (s *scheduler) retry(r *run, i int, d time.Duration) {
+	requeue := func() { s.push(r.requeue(i)...) }
+	if s.retryDelay != nil {
+		if d = s.retryDelay(d); d <= 0 {
+			if !s.halt.Load() {
+				requeue()
+			}
+			return
+		}
+	}
+	s.after(d, requeue)
 }
 
 // after runs f after d, unless the scheduler stops first. f runs on its

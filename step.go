@@ -68,12 +68,21 @@ type StepContext struct {
 
 	sched   *scheduler // writes its checkpoints, starts its sub-tasks; nil outside a running attempt
 	started time.Time  // when the attempt was claimed
+
+	onSave func(json.RawMessage) error // a fake's (NewStepContext) checkpoint saver; nil in the engine
 }
+
+// bound reports whether c is the context of a step. A zero StepContext is
+// not: its methods return zero values and errors instead of panicking.
+func (c *StepContext) bound() bool { return c != nil && c.run != nil && c.spec != nil }
 
 // Checkpoint decodes the step's last saved checkpoint into v and reports
 // whether there was one: a retried attempt, or one resumed after a crash or
 // a Retry, starts from it, so that work already done is not done again.
 func (c *StepContext) Checkpoint(v any) (bool, error) {
+	if !c.bound() {
+		return false, nil
+	}
 	raw := c.run.checkpoint(c.spec.index)
 	if raw == nil {
 		return false, nil
@@ -88,9 +97,15 @@ func (c *StepContext) Checkpoint(v any) (bool, error) {
 // the store refuses the write, or when this attempt is no longer the
 // step's running one.
 func (c *StepContext) SaveCheckpoint(v any) error {
+	if !c.bound() {
+		return errors.New("tasker: save checkpoint: not in a running attempt")
+	}
 	raw, err := toJSON("checkpoint", v)
 	if err != nil {
 		return fmt.Errorf("tasker: save checkpoint of %s: %w", c.spec.Name, err)
+	}
+	if c.onSave != nil {
+		return c.saveFake(raw)
 	}
 	if c.sched == nil {
 		return fmt.Errorf("tasker: save checkpoint of %s: not in a running attempt", c.spec.Name)
@@ -110,7 +125,7 @@ type TaskInfo struct {
 // Task returns the step's task's identity and metadata (initiator, source
 // system, reason, tags), as submitted.
 func (c *StepContext) Task() TaskInfo {
-	if c.run == nil || c.run.info == nil {
+	if !c.bound() || c.run.info == nil {
 		return TaskInfo{}
 	}
 	t := c.run.info
@@ -118,48 +133,97 @@ func (c *StepContext) Task() TaskInfo {
 		SourceSystem: t.SourceSystem, Reason: t.Reason, Tags: slices.Clone(t.Tags)}
 }
 
-// TaskID returns the ID of the step's task.
-func (c *StepContext) TaskID() string { return c.run.id }
+// TaskID returns the ID of the step's task ("" for a zero StepContext).
+func (c *StepContext) TaskID() string {
+	if !c.bound() {
+		return ""
+	}
+	return c.run.id
+}
 
-// StepName returns the step's name in its template.
-func (c *StepContext) StepName() string { return c.spec.Name }
+// StepName returns the step's name in its template ("" for a zero
+// StepContext).
+func (c *StepContext) StepName() string {
+	if !c.bound() {
+		return ""
+	}
+	return c.spec.Name
+}
 
-// Attempt returns this attempt's number, counted from 1.
-func (c *StepContext) Attempt() int { return c.attempt }
+// Attempt returns this attempt's number, counted from 1 (0 for a zero
+// StepContext).
+func (c *StepContext) Attempt() int {
+	if !c.bound() {
+		return 0
+	}
+	return c.attempt
+}
 
-// MaxAttempts returns how many attempts the step's retry policy allows.
-func (c *StepContext) MaxAttempts() int { return c.spec.Retry.Attempts() }
+// MaxAttempts returns how many attempts the step's retry policy allows (0
+// for a zero StepContext).
+func (c *StepContext) MaxAttempts() int {
+	if !c.bound() {
+		return 0
+	}
+	return c.spec.Retry.Attempts()
+}
 
 // Method returns the step's handler.method ("call" unless the template
-// names another), for a handler that serves several; see Methods.
-func (c *StepContext) Method() string { return c.spec.Method }
+// names another), for a handler that serves several; see Methods. It is
+// "" for a zero StepContext.
+func (c *StepContext) Method() string {
+	if !c.bound() {
+		return ""
+	}
+	return c.spec.Method
+}
 
 // IdempotencyKey returns a key that is the same for every attempt of this
 // step of this task, "<task id>/<step name>", for handlers to pass to
-// external systems so that a repeated attempt is not applied twice.
-func (c *StepContext) IdempotencyKey() string { return c.run.id + "/" + c.spec.Name }
+// external systems so that a repeated attempt is not applied twice. It is
+// "" for a zero StepContext.
+func (c *StepContext) IdempotencyKey() string {
+	if !c.bound() {
+		return ""
+	}
+	return c.run.id + "/" + c.spec.Name
+}
 
 // RawInput returns the task input's value under key as JSON, or nil when the
 // input has no such key.
-func (c *StepContext) RawInput(key string) json.RawMessage { return c.run.inputField(key) }
+func (c *StepContext) RawInput(key string) json.RawMessage {
+	if !c.bound() {
+		return nil
+	}
+	return c.run.inputField(key)
+}
 
 // Input decodes the task input's value under key into v. It returns an error
 // wrapping ErrNoInput when the key is absent.
 func (c *StepContext) Input(key string, v any) error {
-	raw := c.run.inputField(key)
+	raw := c.RawInput(key)
 	if raw == nil {
 		return fmt.Errorf("%w: %q", ErrNoInput, key)
 	}
 	return decode(raw, v, "input "+key)
 }
 
-// DecodeInput decodes the whole task input into v, typically a struct.
-func (c *StepContext) DecodeInput(v any) error { return decode(c.run.input, v, "input") }
+// DecodeInput decodes the whole task input into v, typically a struct. A
+// zero StepContext has no input: the error wraps ErrNoInput.
+func (c *StepContext) DecodeInput(v any) error {
+	if !c.bound() {
+		return fmt.Errorf("%w: not a step's context", ErrNoInput)
+	}
+	return decode(c.run.input, v, "input")
+}
 
 // RawDependencyResult returns the stored result of step as JSON, or nil when
 // step is not upstream of this one (directly or transitively) or has not
 // completed.
 func (c *StepContext) RawDependencyResult(step string) json.RawMessage {
+	if !c.bound() {
+		return nil
+	}
 	c.ancMu.Lock()
 	defer c.ancMu.Unlock()
 	return c.run.upstreamResult(c.spec.index, step, &c.anc)
@@ -172,7 +236,7 @@ func (c *StepContext) RawDependencyResult(step string) json.RawMessage {
 func (c *StepContext) DependencyResult(step string, v any) error {
 	raw := c.RawDependencyResult(step)
 	if raw == nil {
-		return fmt.Errorf("%w: %q is not a completed upstream step of %q", ErrNoResult, step, c.spec.Name)
+		return fmt.Errorf("%w: %q is not a completed upstream step of %q", ErrNoResult, step, c.StepName())
 	}
 	return decode(raw, v, "result of "+step)
 }
@@ -181,7 +245,7 @@ func (c *StepContext) DependencyResult(step string, v any) error {
 // batchable step's result gave it, and true; false for any other step.
 func (c *StepContext) BatchCursor() (BatchCursor, bool) {
 	var bc BatchCursor
-	if c.spec.cursor == nil || json.Unmarshal(c.spec.cursor, &bc) != nil {
+	if !c.bound() || c.spec.cursor == nil || json.Unmarshal(c.spec.cursor, &bc) != nil {
 		return BatchCursor{}, false
 	}
 	return bc, true
@@ -204,15 +268,27 @@ type BatchResult struct {
 // when the batch created no workers, and nil when worker is not a worker
 // template this step depends on directly.
 func (c *StepContext) BatchResults(worker string) []BatchResult {
+	if !c.bound() {
+		return nil
+	}
 	return c.run.batchResults(c.spec.index, worker)
 }
 
 // RawInitialization returns the step's handler.initialization as JSON ("{}"
-// when the template gives none).
-func (c *StepContext) RawInitialization() json.RawMessage { return c.spec.Initialization }
+// when the template gives none; nil for a zero StepContext).
+func (c *StepContext) RawInitialization() json.RawMessage {
+	if !c.bound() {
+		return nil
+	}
+	return c.spec.Initialization
+}
 
-// Initialization decodes the step's handler.initialization into v.
+// Initialization decodes the step's handler.initialization into v. A zero
+// StepContext has none: that is an error.
 func (c *StepContext) Initialization(v any) error {
+	if !c.bound() {
+		return errors.New("tasker: decode initialization: not a step's context")
+	}
 	return decode(c.spec.Initialization, v, "initialization")
 }
 
@@ -339,7 +415,7 @@ func invoke(ctx context.Context, h StepHandler, sc *StepContext, timeout time.Du
 	v, err := h.Call(ctx, sc)
 	called = true
 	out = outcomeOf(ctx, v, err, timeout)
-	if out.fail == nil && out.result != nil && sc.spec.resultSchema != nil {
+	if out.fail == nil && out.result != nil && sc.spec != nil && sc.spec.resultSchema != nil {
 		out.fail = checkResult(sc.spec, out.result)
 	}
 	if out.fail != nil {

@@ -33,8 +33,8 @@ import (
 // transition with reason "subtask <child id>"). Cancelling this task
 // cancels the children its steps wait for.
 func (c *StepContext) Subtask(ctx context.Context, req SubmitRequest) (*Task, error) {
-	if c.sched == nil || c.sched.eng == nil {
-		return nil, fmt.Errorf("tasker: sub-task of %s: not in a running attempt", c.spec.Name)
+	if !c.bound() || c.sched == nil || c.sched.eng == nil {
+		return nil, fmt.Errorf("tasker: sub-task of %s: not in a running attempt", c.StepName())
 	}
 	return c.sched.eng.subtask(ctx, c, req)
 }

@@ -58,6 +58,14 @@ type Config struct {
 	// tests pass a clock they move, so that thresholds of minutes pass at
 	// once.
 	Clock func() time.Time
+	// RetryDelay, for tests, maps the delay before each retry of a step, as
+	// the step's retry policy (or its handler's RetryAfter) computed it,
+	// jitter included, to the delay the engine waits; a result of zero or
+	// less requeues the step at once. The step's stored next_attempt_at
+	// keeps the computed time. Nil waits the computed delay. Package
+	// taskertest makes retries instant with it; it does not touch step
+	// timeouts, task deadlines or the backoff of failed store writes.
+	RetryDelay func(time.Duration) time.Duration
 }
 
 func (c *Config) withDefaults() (Config, error) {
