@@ -368,3 +368,19 @@ func TestWriteTakenIsAnswered(t *testing.T) {
 		t.Errorf("steps = %+v, %v; want s0 in_progress", steps, err)
 	}
 }
+
+// TestCommitStats: the counters count every committed request.
+func TestCommitStats(t *testing.T) {
+	s := openWithSteps(t, 2)
+	before, reqBefore := s.CommitStats()
+	for i := range 2 {
+		name := fmt.Sprint("s", i)
+		if err := s.Apply(context.Background(), []store.Change{{TaskID: "t1", Step: name, From: "pending", To: "in_progress", Attempt: 1}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	commits, requests := s.CommitStats()
+	if requests-reqBefore != 2 || commits-before < 1 || commits-before > 2 {
+		t.Errorf("after 2 applies: %d commits, %d requests more; want 1–2 and 2", commits-before, requests-reqBefore)
+	}
+}

@@ -258,3 +258,14 @@ func (s *Store) fail(op string, err error) error {
 	}
 	return fmt.Errorf("sqlite: %s: %w", op, err)
 }
+
+// CommitStats returns how many transactions the store's writer has
+// committed since Open and how many write requests (CreateTask and Apply
+// calls) they held, for measuring group commit. A read-only store returns
+// 0, 0.
+func (s *Store) CommitStats() (commits, requests int64) {
+	if s.w == nil {
+		return 0, 0
+	}
+	return s.w.commits.Load(), s.w.requests.Load()
+}
