@@ -2,15 +2,12 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/gotasker/tasker"
@@ -34,18 +31,14 @@ type runSpec struct {
 	store      string
 	shape      shape
 	tasks      int
-	submitters int // goroutines submitting tasks; 0 means serial
-	workers    int // tasker.Config.Workers: 0 means the engine default
+	submitters int           // goroutines submitting tasks; 0 means serial
+	workers    int           // tasker.Config.Workers: 0 means the engine default
+	inflight   int           // closed loop: tasks in flight; 0 means open loop (submitters)
+	duration   time.Duration // closed loop: how long to run; 0 means run tasks
+	body       string        // the steps' body: see bodyNames
 	sleep      time.Duration
 	timeout    time.Duration // bounds the whole run
 	cpuProfile string        // file for a CPU profile of the run; "" for none
-}
-
-// sample is what one task's run came to.
-type sample struct {
-	submitted time.Time // just before Submit was called
-	done      time.Time // just after Wait returned
-	complete  bool      // the task ended complete, not in error
 }
 
 // runOnce makes one run of spec and returns its figures.
@@ -66,7 +59,7 @@ func runOnce(spec runSpec) (res result, err error) {
 		return result{}, err
 	}
 	defer func() { err = errors.Join(err, stopEngine(eng)) }()
-	return measure(ctx, eng, spec)
+	return measure(ctx, eng, st, spec)
 }
 
 // openStore opens a fresh store of the named kind and returns it with the
@@ -101,7 +94,7 @@ func startEngine(ctx context.Context, st store.Store, spec runSpec, tmpl *tasker
 	if err != nil {
 		return nil, err
 	}
-	if err := eng.Register(benchCallable, benchHandler(spec.sleep)); err != nil {
+	if err := eng.Register(benchCallable, benchHandler(spec.body, spec.shape, spec.sleep)); err != nil {
 		return nil, err
 	}
 	if err := eng.AddTemplates(tmpl); err != nil {
@@ -120,29 +113,11 @@ func stopEngine(eng *tasker.Engine) error {
 	return eng.Stop(ctx)
 }
 
-// benchHandler returns the handler of every step: it returns {} at once, or
-// after sleep unless its context ends first.
-func benchHandler(sleep time.Duration) tasker.HandlerFunc {
-	var result any = json.RawMessage(`{}`) // boxed once, not per call
-	if sleep <= 0 {
-		return func(context.Context, *tasker.StepContext) (any, error) { return result, nil }
-	}
-	return func(ctx context.Context, _ *tasker.StepContext) (any, error) {
-		t := time.NewTimer(sleep)
-		defer t.Stop()
-		select {
-		case <-t.C:
-			return result, nil
-		case <-ctx.Done():
-			return nil, context.Cause(ctx)
-		}
-	}
-}
-
-// measure drives spec's tasks through eng and returns the figures: times
-// from the samples, allocations from runtime.MemStats, the peak heap from a
-// sampler running meanwhile.
-func measure(ctx context.Context, eng *tasker.Engine, spec runSpec) (result, error) {
+// measure drives spec's tasks through eng, on st, and returns the figures:
+// times from the samples, allocations from runtime.MemStats, the peak heap
+// from a sampler running meanwhile, CPU time and the store's commits over
+// the drive.
+func measure(ctx context.Context, eng *tasker.Engine, st store.Store, spec runSpec) (result, error) {
 	runtime.GC() // so that the previous run's garbage is not counted
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
@@ -152,14 +127,20 @@ func measure(ctx context.Context, eng *tasker.Engine, spec runSpec) (result, err
 		heap.stop()
 		return result{}, err
 	}
-	samples, err := drive(ctx, eng, spec)
+	d := &driver{eng: eng, req: tasker.SubmitRequest{Namespace: benchNamespace,
+		Name: spec.shape.templateName(), Initiator: "taskerbench", SourceSystem: "taskerbench"}}
+	m := startMeter(st)
+	samples, err := d.drive(ctx, spec)
+	u := m.stop()
 	err = errors.Join(err, stopProfile())
-	peak := heap.stop()
+	u.peakHeap = heap.stop()
 	runtime.ReadMemStats(&after)
 	if err != nil {
 		return result{}, err
 	}
-	return summarize(spec, samples, after.Mallocs-before.Mallocs, peak), nil
+	u.mallocs = after.Mallocs - before.Mallocs
+	u.maxInflight = int(d.peak.Load())
+	return summarize(spec, samples, u), nil
 }
 
 // startCPUProfile starts a CPU profile into file, if file is not "", and
@@ -176,84 +157,4 @@ func startCPUProfile(file string) (func() error, error) {
 		return nil, errors.Join(err, f.Close())
 	}
 	return func() error { pprof.StopCPUProfile(); return f.Close() }, nil
-}
-
-// drive submits spec's tasks and waits for each: serially, or from
-// spec.submitters goroutines with one waiting goroutine per task.
-func drive(ctx context.Context, eng *tasker.Engine, spec runSpec) ([]sample, error) {
-	req := tasker.SubmitRequest{Namespace: benchNamespace, Name: spec.shape.templateName(),
-		Initiator: "taskerbench", SourceSystem: "taskerbench"}
-	samples := make([]sample, spec.tasks)
-	if spec.submitters == 0 {
-		return samples, driveSerial(ctx, eng, req, samples)
-	}
-	return samples, driveConcurrent(ctx, eng, req, samples, spec.submitters)
-}
-
-// driveSerial runs one task at a time: each is submitted once the previous
-// one has completed.
-func driveSerial(ctx context.Context, eng *tasker.Engine, req tasker.SubmitRequest, samples []sample) error {
-	for i := range samples {
-		s := &samples[i]
-		s.submitted = time.Now()
-		id, err := eng.Submit(ctx, req)
-		if err != nil {
-			return fmt.Errorf("submit: %w", err)
-		}
-		if err := await(ctx, eng, id, s); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// driveConcurrent submits the tasks from submitters goroutines, each task
-// awaited by a goroutine of its own, and returns the first error.
-func driveConcurrent(ctx context.Context, eng *tasker.Engine, req tasker.SubmitRequest, samples []sample, submitters int) error {
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	var (
-		next             atomic.Int64
-		subs, awaitsDone sync.WaitGroup
-	)
-	for range min(submitters, len(samples)) {
-		subs.Go(func() {
-			for ctx.Err() == nil {
-				i := int(next.Add(1)) - 1
-				if i >= len(samples) {
-					return
-				}
-				s := &samples[i]
-				s.submitted = time.Now()
-				id, err := eng.Submit(ctx, req)
-				if err != nil {
-					cancel(fmt.Errorf("submit: %w", err))
-					return
-				}
-				awaitsDone.Go(func() {
-					if err := await(ctx, eng, id, s); err != nil {
-						cancel(err)
-					}
-				})
-			}
-		})
-	}
-	subs.Wait()
-	awaitsDone.Wait()
-	if ctx.Err() != nil {
-		return context.Cause(ctx)
-	}
-	return nil
-}
-
-// await waits for task id with Engine.Wait, which also reads the task back
-// from the store, and records when it returned and how the task ended.
-func await(ctx context.Context, eng *tasker.Engine, id string, s *sample) error {
-	task, err := eng.Wait(ctx, id)
-	s.done = time.Now()
-	if err != nil {
-		return fmt.Errorf("wait for task %s: %w", id, err)
-	}
-	s.complete = task.State == tasker.TaskComplete
-	return nil
 }

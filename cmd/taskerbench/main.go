@@ -6,6 +6,7 @@
 //	go run ./cmd/taskerbench [flags]
 //	go run ./cmd/taskerbench -store all -shape all -repeat 3 -median
 //	go run ./cmd/taskerbench -shape many -sleep 50ms -workers 200 -tasks 100 -store memory
+//	go run ./cmd/taskerbench -store sqlite -shape diamond -inflight 10 -duration 5s -body decode
 //
 // Run it with -help for the shapes, the flags and the output's fields.
 package main
@@ -27,7 +28,11 @@ import (
 const usage = `Usage: taskerbench [flags]
 
 Runs workloads on a fresh store and engine per run and prints one JSON object
-per line on stdout. Every step's handler returns {} at once, or after -sleep.
+per line on stdout. Every step's handler runs its -body, then -sleep if any:
+  noop     returns {} (the default).
+  decode   what an application's step does with its inputs: decodes every
+           parent's result into a map, checks it is that parent's (a
+           permanent failure if not), and returns a small map.
 
 Shapes, with their default -tasks (about 5,000 to 10,000 steps a run):
   diamond  the guide's 5 steps: a → (b ‖ c) → d → e. 1000 tasks.
@@ -41,7 +46,14 @@ Every shape but many runs serially by default (-submitters 0): a task is
 submitted once the previous one completed, so latency is that of one task
 of the shape on an idle engine. many submits from GOMAXPROCS×4 goroutines
 and awaits each task in a goroutine of its own; -submitters N does the same
-for any shape.
+for any shape. This is the open loop: tasks arrive as fast as Submit returns,
+however many are in flight.
+
+Closed loop, as applications run: -inflight N starts N submitters, each of
+which submits its next task once Wait returned its last, so at most N tasks
+are ever in flight (-inflight 1 is the serial workload). It runs -tasks tasks
+in all, or with -duration D it submits for D and lets those in flight
+finish. -inflight excludes -submitters, and -duration -tasks.
 
 Stores: memory; sqlite (a file in a temporary directory, synchronous=NORMAL,
 the default); sqlite-full (Options{Synchronous: "FULL"}). Lists such as
@@ -55,11 +67,23 @@ Mallocs delta over the run divided by steps: it counts everything the
 process allocated, this program's submitters and waiters included.
 peak_heap_mib is the largest heap size (MemStats.HeapAlloc, via
 runtime/metrics) sampled every 5ms during the run, after a GC before it.
+max_inflight is the most tasks between Submit and Wait's return at once.
+cpu_seconds is the process's CPU time, user and system (getrusage), over
+the run; cpu_util is that over the run's wall time × GOMAXPROCS (1 = every
+P busy). Both are left out where not measured (not unix).
+requests_per_commit is the store's write requests per transaction; it
+needs an exported counter the SQLite store does not have yet, so it is
+left out for every store today.
 
 Output fields: stat ("run" or "median"), run, runs, store, shape, width,
 length, depth, tasks, steps_per_task, steps, complete, workers, submitters
-(0 = serial), sleep, seconds, tasks_per_sec, steps_per_sec, p50_us, p99_us,
-max_us, allocs_per_step, peak_heap_mib, go_version, gomaxprocs, num_cpu.
+(0 = serial; N in the closed loop), sleep, body, mode (serial, open or
+closed), inflight (0 unless closed), duration (with -duration),
+max_inflight, seconds, tasks_per_sec, steps_per_sec, p50_us, p99_us,
+max_us, allocs_per_step, peak_heap_mib, cpu_seconds, cpu_util,
+requests_per_commit, go_version, gomaxprocs, num_cpu. A median line takes
+the median of each figure; complete is the least of its runs',
+max_inflight the most, and the rest are the first run's.
 
 Flags:
 `
@@ -70,6 +94,9 @@ type options struct {
 	sizes          sizes
 	tasks          int // 0: the shape's default
 	submitters     int // -1: the shape's default
+	inflight       int // closed loop's tasks in flight; 0: open loop
+	duration       time.Duration
+	body           string
 	workers        int
 	sleep          time.Duration
 	repeat         int
@@ -128,6 +155,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	shape := fs.String("shape", "all", "shapes to run: diamond, wide, chain, tree, many, a comma-separated list, or all")
 	fs.IntVar(&o.tasks, "tasks", 0, "tasks per run; 0 means the shape's default (diamond 1000, wide 10, chain 50, tree 50, many 1000)")
 	fs.IntVar(&o.submitters, "submitters", -1, "goroutines submitting tasks, 0 for serial; -1 means the shape's default (many GOMAXPROCS×4, others 0)")
+	fs.IntVar(&o.inflight, "inflight", 0, "closed loop: N submitters, each submitting its next task once its last completed; 0 means open loop (-submitters)")
+	fs.DurationVar(&o.duration, "duration", 0, "closed loop: submit for this long instead of -tasks tasks (needs -inflight)")
+	fs.StringVar(&o.body, "body", "noop", "what each step does: noop (returns {}) or decode (decodes every parent's result into a map, checks it, returns a small map)")
 	fs.IntVar(&o.sizes.width, "width", 1000, "parallel steps of the wide shape")
 	fs.IntVar(&o.sizes.length, "length", 100, "steps of the chain shape")
 	fs.IntVar(&o.sizes.depth, "depth", 6, "levels below the root of the tree shape")
@@ -173,6 +203,26 @@ func (o options) check() error {
 	case o.timeout <= 0:
 		return fmt.Errorf("-timeout must be positive, got %s", o.timeout)
 	}
+	return o.checkLoop()
+}
+
+// checkLoop reports the closed-loop and body flags out of range or in
+// conflict.
+func (o options) checkLoop() error {
+	switch {
+	case o.inflight < 0:
+		return fmt.Errorf("-inflight must not be negative, got %d", o.inflight)
+	case o.inflight > 0 && o.submitters >= 0:
+		return errors.New("-inflight and -submitters exclude each other: -inflight is the closed loop, -submitters the open one")
+	case o.duration < 0:
+		return fmt.Errorf("-duration must not be negative, got %s", o.duration)
+	case o.duration > 0 && o.inflight == 0:
+		return errors.New("-duration needs -inflight: only the closed loop runs for a time")
+	case o.duration > 0 && o.tasks > 0:
+		return errors.New("-duration and -tasks exclude each other")
+	case !slices.Contains(bodyNames, o.body):
+		return fmt.Errorf("unknown body %q: want %s", o.body, strings.Join(bodyNames, " or "))
+	}
 	return nil
 }
 
@@ -204,6 +254,7 @@ func plan(o options) ([]runSpec, error) {
 				return nil, err
 			}
 			spec := runSpec{store: st, shape: sh, tasks: o.tasks, submitters: o.submitters,
+				inflight: o.inflight, duration: o.duration, body: o.body,
 				workers: o.workers, sleep: o.sleep, timeout: o.timeout}
 			if spec.tasks == 0 {
 				spec.tasks = sh.defaultTasks

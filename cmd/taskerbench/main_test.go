@@ -40,6 +40,14 @@ func TestShapes(t *testing.T) {
 				if r.Seconds <= 0 || r.StepsPerSec <= 0 || r.P50us <= 0 || r.P99us < r.P50us || r.PeakHeapMiB <= 0 {
 					t.Errorf("%s: implausible figures %+v", r.Shape, r)
 				}
+				wantMode, wantMax := "serial", 1 // serial: one task in flight at a time
+				if r.Shape == "many" {
+					wantMode, wantMax = "open", tasks
+				}
+				if r.Mode != wantMode || r.Inflight != 0 || r.Body != "noop" || r.MaxInflight < 1 || r.MaxInflight > wantMax {
+					t.Errorf("%s: mode %q inflight %d body %q max_inflight %d; want %s, 0, noop, 1 to %d",
+						r.Shape, r.Mode, r.Inflight, r.Body, r.MaxInflight, wantMode, wantMax)
+				}
 			}
 		})
 	}
@@ -72,6 +80,12 @@ func TestBadFlags(t *testing.T) {
 		{"-repeat", "0"},
 		{"-depth", "99", "-shape", "tree"},
 		{"extra"},
+		{"-inflight", "-1"},
+		{"-inflight", "2", "-submitters", "3"},
+		{"-duration", "1s"},
+		{"-inflight", "2", "-duration", "1s", "-tasks", "5"},
+		{"-inflight", "2", "-duration", "-1s"},
+		{"-body", "parse"},
 	} {
 		var out bytes.Buffer
 		if err := run(args, &out, io.Discard); err == nil || out.Len() > 0 {

@@ -30,6 +30,11 @@ type result struct {
 	Workers      int    `json:"workers"`
 	Submitters   int    `json:"submitters"` // 0: serial, one task at a time
 	Sleep        string `json:"sleep"`
+	Body         string `json:"body"`               // the steps' body: noop or decode
+	Mode         string `json:"mode"`               // serial, open or closed
+	Inflight     int    `json:"inflight"`           // -inflight: closed loop's tasks in flight; 0 otherwise
+	Duration     string `json:"duration,omitempty"` // -duration, when the closed loop ran for a time
+	MaxInflight  int    `json:"max_inflight"`       // the most tasks between Submit and Wait's return at once
 
 	Seconds       float64 `json:"seconds"` // first submit to last completion
 	TasksPerSec   float64 `json:"tasks_per_sec"`
@@ -39,32 +44,24 @@ type result struct {
 	MaxUs         float64 `json:"max_us"`
 	AllocsPerStep float64 `json:"allocs_per_step"`
 	PeakHeapMiB   float64 `json:"peak_heap_mib"`
+	// CPUSeconds is the process's CPU time (user and system) over the
+	// drive; CPUUtil is that over the drive's wall time × GOMAXPROCS. Both
+	// are left out where the CPU time is not measured (not unix).
+	CPUSeconds float64 `json:"cpu_seconds,omitempty"`
+	CPUUtil    float64 `json:"cpu_util,omitempty"`
+	// RequestsPerCommit is the store's write requests per transaction over
+	// the drive, left out for a store that does not count them (see
+	// commitCounter): today every store.
+	RequestsPerCommit float64 `json:"requests_per_commit,omitempty"`
 
 	GoVersion  string `json:"go_version"`
 	GOMAXPROCS int    `json:"gomaxprocs"`
 	NumCPU     int    `json:"num_cpu"`
 }
 
-// summarize turns a run's samples and memory figures into its result.
-func summarize(spec runSpec, samples []sample, mallocs, peakHeap uint64) result {
-	sh := spec.shape
-	r := result{
-		Stat: "run", Store: spec.store, Shape: sh.name,
-		Tasks: len(samples), StepsPerTask: len(sh.steps), Steps: len(samples) * len(sh.steps),
-		Workers: spec.workers, Submitters: spec.submitters, Sleep: spec.sleep.String(),
-		GoVersion: runtime.Version(), GOMAXPROCS: runtime.GOMAXPROCS(0), NumCPU: runtime.NumCPU(),
-	}
-	if r.Workers == 0 {
-		r.Workers = tasker.DefaultWorkers
-	}
-	switch sh.param {
-	case "width":
-		r.Width = sh.size
-	case "length":
-		r.Length = sh.size
-	case "depth":
-		r.Depth = sh.size
-	}
+// summarize turns a run's samples and cost into its result.
+func summarize(spec runSpec, samples []sample, u cost) result {
+	r := describe(spec, len(samples))
 	lat := make([]time.Duration, len(samples))
 	first, last := samples[0].submitted, samples[0].done
 	for i, s := range samples {
@@ -87,8 +84,50 @@ func summarize(spec runSpec, samples []sample, mallocs, peakHeap uint64) result 
 	r.P50us = micros(percentile(lat, 0.50))
 	r.P99us = micros(percentile(lat, 0.99))
 	r.MaxUs = micros(lat[len(lat)-1])
-	r.AllocsPerStep = round(float64(mallocs)/float64(r.Steps), 1)
-	r.PeakHeapMiB = round(float64(peakHeap)/(1<<20), 2)
+	r.AllocsPerStep = round(float64(u.mallocs)/float64(r.Steps), 1)
+	r.PeakHeapMiB = round(float64(u.peakHeap)/(1<<20), 2)
+	r.MaxInflight = u.maxInflight
+	if u.cpuKnown && u.wall > 0 {
+		r.CPUSeconds = round(u.cpu.Seconds(), 3)
+		r.CPUUtil = round(u.cpu.Seconds()/(u.wall.Seconds()*float64(r.GOMAXPROCS)), 3)
+	}
+	if u.commits > 0 {
+		r.RequestsPerCommit = round(float64(u.requests)/float64(u.commits), 1)
+	}
+	return r
+}
+
+// describe returns the result of a run of spec that ran tasks, with its
+// configuration filled in and no figures.
+func describe(spec runSpec, tasks int) result {
+	sh := spec.shape
+	r := result{
+		Stat: "run", Store: spec.store, Shape: sh.name,
+		Tasks: tasks, StepsPerTask: len(sh.steps), Steps: tasks * len(sh.steps),
+		Workers: spec.workers, Submitters: spec.submitters, Sleep: spec.sleep.String(),
+		Body: spec.body, Mode: "open", Inflight: spec.inflight,
+		GoVersion: runtime.Version(), GOMAXPROCS: runtime.GOMAXPROCS(0), NumCPU: runtime.NumCPU(),
+	}
+	switch {
+	case spec.inflight > 0:
+		r.Mode, r.Submitters = "closed", spec.inflight
+	case spec.submitters == 0:
+		r.Mode = "serial"
+	}
+	if spec.duration > 0 {
+		r.Duration = spec.duration.String()
+	}
+	if r.Workers == 0 {
+		r.Workers = tasker.DefaultWorkers
+	}
+	switch sh.param {
+	case "width":
+		r.Width = sh.size
+	case "length":
+		r.Length = sh.size
+	case "depth":
+		r.Depth = sh.size
+	}
 	return r
 }
 
@@ -107,7 +146,9 @@ func round(x float64, places int) float64 {
 }
 
 // median returns a line with the medians of the figures of runs, which share
-// one configuration; the other fields are the first run's.
+// one configuration; complete is the least of the runs', max_inflight the
+// most, and the other fields (tasks and steps among them, which vary with
+// -duration) are the first run's.
 func median(runs []result) result {
 	m := runs[0]
 	m.Stat, m.Run, m.Runs = "median", 0, len(runs)
@@ -123,6 +164,9 @@ func median(runs []result) result {
 		{&m.MaxUs, func(r result) float64 { return r.MaxUs }},
 		{&m.AllocsPerStep, func(r result) float64 { return r.AllocsPerStep }},
 		{&m.PeakHeapMiB, func(r result) float64 { return r.PeakHeapMiB }},
+		{&m.CPUSeconds, func(r result) float64 { return r.CPUSeconds }},
+		{&m.CPUUtil, func(r result) float64 { return r.CPUUtil }},
+		{&m.RequestsPerCommit, func(r result) float64 { return r.RequestsPerCommit }},
 	}
 	for _, f := range figures {
 		vs := make([]float64, len(runs))
@@ -132,6 +176,7 @@ func median(runs []result) result {
 		*f.dst = medianOf(vs)
 	}
 	m.Complete = slices.MinFunc(runs, func(a, b result) int { return a.Complete - b.Complete }).Complete
+	m.MaxInflight = slices.MaxFunc(runs, func(a, b result) int { return a.MaxInflight - b.MaxInflight }).MaxInflight
 	return m
 }
 
