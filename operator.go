@@ -225,7 +225,7 @@ func (e *Engine) reopen(ctx context.Context, rec store.Task, changes []store.Cha
 // applyAction writes an operator's changes to task rec. A change the store
 // refuses because the task changed meanwhile is ErrIllegalTransition.
 func (e *Engine) applyAction(rec store.Task, changes []store.Change) error {
-	err := e.sched.apply(changes)
+	err := e.sched.applyTo(rec, changes)
 	if errors.Is(err, store.ErrConflict) {
 		return fmt.Errorf("%w: task %s changed meanwhile: %w", ErrIllegalTransition, rec.ID, err)
 	}

@@ -81,7 +81,7 @@ func (e *Engine) setAside(rec store.Task, steps []store.Step, why error) error {
 		}
 	}
 	changes = append(changes, a.moveTask(rec, TaskFailed, now))
-	if err := e.sched.apply(changes); err != nil {
+	if err := e.sched.applyTo(rec, changes); err != nil {
 		return fmt.Errorf("set aside after %w: %w", why, err)
 	}
 	return nil

@@ -398,3 +398,55 @@ func TestIdempotencyKeyPerTemplate(t *testing.T) {
 		}
 	})
 }
+
+// holdStep is a store whose Apply of a batch completing step hold blocks
+// until release is closed, so that the batch becomes durable after others
+// decided later.
+type holdStep struct {
+	store.Store
+	hold    string
+	held    chan struct{}
+	release chan struct{}
+	once    sync.Once
+}
+
+func (h *holdStep) Apply(ctx context.Context, cs []store.Change) error {
+	for _, c := range cs {
+		if c.Step == h.hold && c.To == string(tasker.StepComplete) {
+			h.once.Do(func() { close(h.held) })
+			<-h.release
+		}
+	}
+	return h.Store.Apply(ctx, cs)
+}
+
+// TestJoinWaitsForStoredCompletions: a join starts only once the
+// completions of all its dependencies are stored, even when the one decided
+// first is stored last.
+func TestJoinWaitsForStoredCompletions(t *testing.T) {
+	eachStore(t, func(t *testing.T, st store.Store) {
+		h := &holdStep{Store: st, hold: "s0", held: make(chan struct{}), release: make(chan struct{})}
+		w := newWatch(h)
+		eng := startEngine(t, w, map[string]tasker.StepHandler{"bench.noop": noop}, mustParse(t, wideYAML(2)))
+		id, err := eng.Submit(context.Background(), tasker.SubmitRequest{Namespace: "perf", Name: "wide"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		<-h.held                     // s0's completion is decided, its write blocked
+		w.await(t, "s1", "complete") // s1's completion is stored meanwhile
+		close(h.release)
+		task, err := eng.Wait(context.Background(), id)
+		if err != nil || task.State != tasker.TaskComplete {
+			t.Fatalf("task: %s", stateOf(task, err))
+		}
+		order := map[string]int{}
+		w.mu.Lock()
+		for k, c := range w.applied {
+			order[c.Step+">"+c.To] = k
+		}
+		w.mu.Unlock()
+		if claim := order["finish>in_progress"]; claim < order["s0>complete"] || claim < order["s1>complete"] {
+			t.Errorf("finish was claimed at %d, before s0 (%d) and s1 (%d) were stored complete", claim, order["s0>complete"], order["s1>complete"])
+		}
+	})
+}

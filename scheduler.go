@@ -53,6 +53,8 @@ type scheduler struct {
 	stopping bool
 	halt     atomic.Bool    // stopping, readable without mu
 	wg       sync.WaitGroup // the workers
+
+	events hub // the subscriptions, told of every change once it is durable
 }
 
 // work is one item for a worker: a step of a run to attempt, or, when step
@@ -177,6 +179,7 @@ func (s *scheduler) adopt(id string, restore restorer) (bool, error) {
 	if err := s.apply(cut); err != nil {
 		return false, err
 	}
+	s.events.wrote(runMeta(r), cut, time.Time{})
 	s.drive(r)
 	eff := r.resume(time.Now())
 	for _, w := range eff.waiting {
@@ -354,7 +357,7 @@ func (wk *worker) attempt(w work) []work {
 			return s.carry(r, r.settle(time.Now()))
 		}
 		wk.buf = append(wk.buf[:0], ch)
-		if !s.write(r, wk.buf) {
+		if !s.write(r, wk.buf, time.Time{}) {
 			return nil
 		}
 		claim = ch
@@ -369,7 +372,7 @@ func (wk *worker) attempt(w work) []work {
 		// The handler called runtime.Goexit: this goroutine ends once its
 		// deferred calls return. Record the outcome here and start a
 		// replacement, counted before this worker's wg.Done.
-		s.push(s.carry(r, r.outcome(i, claim, out, time.Now(), wk.buf))...)
+		s.push(s.carryOutcome(r, r.outcome(i, claim, out, time.Now(), wk.buf), claim.At)...)
 		s.wg.Add(1)
 		go s.work()
 	})
@@ -379,7 +382,7 @@ func (wk *worker) attempt(w work) []work {
 	case out.parked:
 		return s.carry(r, r.park(i, claim))
 	}
-	return s.carry(r, r.outcome(i, claim, out, time.Now(), wk.buf))
+	return s.carryOutcome(r, r.outcome(i, claim, out, time.Now(), wk.buf), claim.At)
 }
 
 // saveCheckpoint durably writes checkpoint raw of attempt of step i of r,
@@ -400,8 +403,13 @@ func (s *scheduler) saveCheckpoint(r *run, i, attempt int, raw json.RawMessage) 
 // changes and, once they are durable, releases r if they end its task,
 // times a retry, and settles the turn that ended. It returns the work that
 // became ready, for the caller to run or queue.
-func (s *scheduler) carry(r *run, eff effects) []work {
-	if !s.write(r, eff.writes) {
+func (s *scheduler) carry(r *run, eff effects) []work { return s.carryOutcome(r, eff, time.Time{}) }
+
+// carryOutcome is carry for the effects of an attempt's outcome, the
+// attempt claimed at started (zero for other effects), so that the
+// outcome's event tells how long the attempt ran.
+func (s *scheduler) carryOutcome(r *run, eff effects, started time.Time) []work {
+	if !s.write(r, eff.writes, started) {
 		return nil
 	}
 	clear(eff.writes) // the worker's buffer: drop the results it holds
@@ -426,8 +434,10 @@ func (s *scheduler) carry(r *run, eff effects) []work {
 // until it succeeds or the engine stops; one that cannot succeed (a
 // conflict, a closed store) abandons the task, and so does the engine
 // stopping first: the store keeps what it has, and a restart resumes from
-// there. It reports whether the changes are durable.
-func (s *scheduler) write(r *run, changes []store.Change) bool {
+// there. It reports whether the changes are durable; once they are, their
+// events are published, started being when the attempt whose outcome they
+// hold was claimed (zero when none).
+func (s *scheduler) write(r *run, changes []store.Change, started time.Time) bool {
 	if len(changes) == 0 {
 		return true
 	}
@@ -435,6 +445,9 @@ func (s *scheduler) write(r *run, changes []store.Change) bool {
 	for {
 		err := s.apply(changes)
 		if err == nil {
+			if s.events.on() {
+				s.events.wrote(runMeta(r), changes, started)
+			}
 			return true
 		}
 		if permanent(err) || s.handlerCtx.Err() != nil {
@@ -575,6 +588,16 @@ func (s *scheduler) apply(changes []store.Change) error {
 		}
 	}
 	return s.st.Apply(context.Background(), changes)
+}
+
+// applyTo is apply for the changes of stored task rec that no run drives
+// (an operator's, or recovery setting a task aside), with their events.
+func (s *scheduler) applyTo(rec store.Task, changes []store.Change) error {
+	if err := s.apply(changes); err != nil {
+		return err
+	}
+	s.events.wrote(recordMeta(rec), changes, time.Time{})
+	return nil
 }
 
 func checkChange(ch store.Change) error {

@@ -261,6 +261,7 @@ func (e *Engine) stop(ctx context.Context, cancelNow bool) error {
 	e.mu.Lock()
 	e.state = engineStopped
 	e.mu.Unlock()
+	defer e.sched.events.closeAll()
 	if !e.sched.stop(ctx, cancelNow) {
 		return fmt.Errorf("tasker: stop: handlers still running, their contexts cancelled: %w", ctx.Err())
 	}
@@ -329,6 +330,9 @@ func (e *Engine) submit(ctx context.Context, req SubmitRequest) (id string, crea
 			return "", false, fmt.Errorf("tasker: submit %s: %w", t, err)
 		}
 		id, created = task.ID, true // stored after all: run it
+	}
+	if created {
+		e.sched.events.submitted(task)
 	}
 	return id, created, e.drive(ctx, t, task, id, created, state)
 }
