@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gotasker/tasker/store"
@@ -28,9 +29,12 @@ import (
 // so the end is always written after every outcome before it.
 type run struct {
 	// Set by newRun and never changed.
-	id       string
-	tmpl     *Template
-	specs    []*StepSpec // the task's steps; a run may gain steps later
+	id   string
+	tmpl *Template
+	// specs are the task's steps, by index: the template's, then the batch
+	// workers added (under mu) as a new slice each time, so that reading
+	// one needs no lock.
+	specs    atomic.Pointer[[]*StepSpec]
 	input    json.RawMessage
 	deadline time.Time   // zero when none
 	created  time.Time   // when the task was submitted
@@ -115,9 +119,10 @@ var none = effects{retry: -1}
 // pending, waiting for all of its dependencies. Its handlers' contexts
 // derive from parent.
 func newRun(parent context.Context, rec *store.Task, t *Template) *run {
-	r := &run{id: rec.ID, tmpl: t, specs: t.Steps, input: rec.Context, created: rec.CreatedAt, deadline: rec.Deadline,
+	r := &run{id: rec.ID, tmpl: t, input: rec.Context, created: rec.CreatedAt, deadline: rec.Deadline,
 		info: rec, done: make(chan struct{}),
 		state: TaskPending, steps: make([]stepRun, len(t.Steps)), left: len(t.Steps), progress: rec.CreatedAt}
+	r.specs.Store(&t.Steps)
 	r.ctx, r.cancel = context.WithCancelCause(parent)
 	for i, sp := range t.Steps {
 		r.steps[i] = stepRun{state: StepPending, waiting: len(sp.deps)}
@@ -127,6 +132,12 @@ func newRun(parent context.Context, rec *store.Task, t *Template) *run {
 	}
 	return r
 }
+
+// spec returns the spec of step i.
+func (r *run) spec(i int) *StepSpec { return (*r.specs.Load())[i] }
+
+// specList returns the specs of every step, by index.
+func (r *run) specList() []*StepSpec { return *r.specs.Load() }
 
 // startTurn counts a turn in flight that the scheduler starts: a new task's
 // beginning, or the resumption of a restored one.
@@ -182,7 +193,7 @@ func (r *run) claim(i int, now time.Time) (store.Change, bool) {
 func (r *run) claimChange(i int, now time.Time) store.Change {
 	st := &r.steps[i]
 	return store.Change{
-		TaskID: r.id, Step: r.specs[i].Name,
+		TaskID: r.id, Step: r.spec(i).Name,
 		From: string(st.state), FromAttempt: st.attempts,
 		To: string(StepInProgress), Attempt: st.attempts + 1,
 		Error: st.fail, At: now,
@@ -200,7 +211,7 @@ func (r *run) outcome(i int, claim store.Change, out outcome, now time.Time, buf
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var g *growth
-	if t := r.specs[i].Type; (t == StepDecision || t == StepBatchable) && rec.To == string(StepComplete) {
+	if t := r.spec(i).Type; (t == StepDecision || t == StepBatchable) && rec.To == string(StepComplete) {
 		g, rec = r.planGrowth(i, rec)
 	}
 	buf = append(buf[:0], rec)
@@ -253,7 +264,7 @@ func (r *run) durable(i int) []work {
 	st.durable = true
 	r.left--
 	var ws []work
-	for _, d := range r.specs[i].dependents {
+	for _, d := range r.spec(i).dependents {
 		dep := &r.steps[d]
 		if dep.presence != created {
 			continue // its decision creates it, with its count
@@ -278,7 +289,7 @@ func (r *run) settles(i int) bool {
 // for a retry, the delay before the next attempt. A success keeps the step's
 // last failure, prev, for the record.
 func (r *run) outcomeChange(i, attempt int, prev *store.Failure, out outcome, now time.Time) (store.Change, time.Duration) {
-	spec := r.specs[i]
+	spec := r.spec(i)
 	ch := store.Change{TaskID: r.id, Step: spec.Name, From: string(StepInProgress),
 		FromAttempt: attempt, Attempt: attempt, At: now}
 	switch {
@@ -392,7 +403,7 @@ func (r *run) staleness(now time.Time, lc *Lifecycle) (string, bool) {
 		case StepInProgress:
 			if age := now.Sub(st.since); lc.MaxStepsInProcess > 0 && age > lc.MaxStepsInProcess {
 				return fmt.Sprintf("step %s has been in progress for %s, over max_steps_in_process_minutes (%s)",
-					r.specs[i].Name, age.Round(time.Second), lc.MaxStepsInProcess), false
+					r.spec(i).Name, age.Round(time.Second), lc.MaxStepsInProcess), false
 			}
 			running = true
 		case StepWaitingForRetry:
@@ -455,11 +466,11 @@ func (r *run) apply(i int, ch store.Change) []work {
 	switch {
 	case st.state == StepFailed && r.isolated(i):
 		// Its convergence goes on without it, once this is stored.
-		r.batchFailed = r.batchFailed || r.batches[r.specs[i].of].strategy == batchContinue
+		r.batchFailed = r.batchFailed || r.batches[r.spec(i).of].strategy == batchContinue
 	case st.state == StepFailed:
 		r.failed = true
 		if ch.Error != nil && ch.Error.Retryable && r.exhausted == "" {
-			r.exhausted = fmt.Sprintf("step %s failed after %d attempts: %s", r.specs[i].Name, ch.Attempt, ch.Error.Message)
+			r.exhausted = fmt.Sprintf("step %s failed after %d attempts: %s", r.spec(i).Name, ch.Attempt, ch.Error.Message)
 		}
 	}
 	r.inflight += len(ws)
@@ -536,7 +547,7 @@ func (r *run) deadLetter() *store.DeadLetter {
 // resolve it. Called with mu held.
 func (r *run) cutOff(i int, task TaskState, by Action, now time.Time) store.Change {
 	st := r.steps[i]
-	ch := store.Change{TaskID: r.id, Step: r.specs[i].Name, From: string(st.state), FromAttempt: st.attempts,
+	ch := store.Change{TaskID: r.id, Step: r.spec(i).Name, From: string(st.state), FromAttempt: st.attempts,
 		To: string(StepCancelled), Attempt: st.attempts, Error: st.fail, At: now, By: by.By, Reason: by.Reason}
 	if task == TaskFailed {
 		ch.To = string(StepFailed)
@@ -618,7 +629,7 @@ func (r *run) checkpointChange(i, attempt int, raw json.RawMessage, now time.Tim
 	if st.state != StepInProgress || st.attempts != attempt {
 		return store.Change{}, false
 	}
-	return store.Change{TaskID: r.id, Step: r.specs[i].Name, From: string(StepInProgress), FromAttempt: attempt,
+	return store.Change{TaskID: r.id, Step: r.spec(i).Name, From: string(StepInProgress), FromAttempt: attempt,
 		To: string(StepInProgress), Attempt: attempt, Error: st.fail, Checkpoint: raw, At: now, Reason: "checkpoint"}, true
 }
 
@@ -724,7 +735,7 @@ func (r *run) children() []string {
 // worker, when it is a direct dependency of step from.
 func (r *run) batchResults(from int, worker string) []BatchResult {
 	w := r.tmpl.Step(worker)
-	if w == nil || w.Type != StepBatchWorker || !slices.Contains(r.specs[from].deps, w.index) {
+	if w == nil || w.Type != StepBatchWorker || !slices.Contains(r.spec(from).deps, w.index) {
 		return nil
 	}
 	r.mu.Lock()
@@ -732,7 +743,7 @@ func (r *run) batchResults(from int, worker string) []BatchResult {
 	g := r.batches[w]
 	out := make([]BatchResult, 0, len(g.instancesOrNil()))
 	for _, i := range g.instancesOrNil() {
-		st, spec := r.steps[i], r.specs[i]
+		st, spec := r.steps[i], r.spec(i)
 		br := BatchResult{Step: spec.Name, State: st.state, Error: failureView(st.fail)}
 		_ = json.Unmarshal(spec.cursor, &br.Cursor)
 		if st.state.Done() {
@@ -747,18 +758,18 @@ func (r *run) batchResults(from int, worker string) []BatchResult {
 // dependency, the usual case, costs nothing more; otherwise the ancestors
 // are found once, searching the graph backwards from from, and kept in anc.
 func (r *run) upstream(from, a int, anc *[]bool) bool {
-	if slices.Contains(r.specs[from].deps, a) {
+	if slices.Contains(r.spec(from).deps, a) {
 		return true
 	}
 	if *anc == nil {
-		seen := make([]bool, len(r.specs))
-		stack := slices.Clone(r.specs[from].deps)
+		seen := make([]bool, len(r.specList()))
+		stack := slices.Clone(r.spec(from).deps)
 		for len(stack) > 0 {
 			i := stack[len(stack)-1]
 			stack = stack[:len(stack)-1]
 			if !seen[i] {
 				seen[i] = true
-				stack = append(stack, r.specs[i].deps...)
+				stack = append(stack, r.spec(i).deps...)
 			}
 		}
 		*anc = seen

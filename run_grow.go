@@ -17,8 +17,8 @@ import (
 // up, its other dependencies stored as settled, for i's turn to claim in
 // the same write; -1 when there is none. Called with mu held.
 func (r *run) nextClaim(i int) int {
-	for _, d := range r.specs[i].dependents {
-		if st := r.steps[d]; st.presence == created && st.state == StepPending && st.waiting == 1 && r.specs[d].of == nil {
+	for _, d := range r.spec(i).dependents {
+		if st := r.steps[d]; st.presence == created && st.state == StepPending && st.waiting == 1 && r.spec(d).of == nil {
 			return d
 		}
 	}
@@ -38,7 +38,7 @@ type growth struct {
 // or batch list turns rec into a non-retryable failure (DECISION_INVALID,
 // BATCH_INVALID), and there is no growth. Called with mu held.
 func (r *run) planGrowth(i int, rec store.Change) (*growth, store.Change) {
-	spec := r.specs[i]
+	spec := r.spec(i)
 	g, code, err := &growth{}, CodeDecisionInvalid, error(nil)
 	if spec.Type == StepBatchable {
 		code = CodeBatchInvalid
@@ -69,7 +69,7 @@ func (r *run) workersOf(b *StepSpec, cs []BatchCursor) ([]*StepSpec, error) {
 	w := r.tmpl.Step(b.BatchConfig.WorkerTemplate)
 	out := make([]*StepSpec, len(cs))
 	for k, c := range cs {
-		out[k] = instance(w, c, len(r.specs)+k)
+		out[k] = instance(w, c, len(r.specList())+k)
 		if _, taken := r.lookup(out[k].Name); taken {
 			return nil, fmt.Errorf("batchable step %q: batch worker %q would have the name of another step", b.Name, out[k].Name)
 		}
@@ -96,12 +96,12 @@ func (r *run) plan(d int, chosen []int) ([]presence, error) {
 		}
 	}
 	if made > MaxStepsPerDecision {
-		return nil, fmt.Errorf("decision step %q would create %d steps, over %d", r.specs[d].Name, made, MaxStepsPerDecision)
+		return nil, fmt.Errorf("decision step %q would create %d steps, over %d", r.spec(d).Name, made, MaxStepsPerDecision)
 	}
 	for _, c := range chosen {
 		if p[c] != created {
 			return nil, fmt.Errorf("decision step %q chose %q, which cannot run: a step it depends on is never created (%s)",
-				r.specs[d].Name, r.specs[c].Name, r.tmpl.stepNames(r.specs[c].deps))
+				r.spec(d).Name, r.spec(c).Name, r.tmpl.stepNames(r.spec(c).deps))
 		}
 	}
 	for _, c := range chosen {
@@ -116,7 +116,7 @@ func (r *run) plan(d int, chosen []int) ([]presence, error) {
 // when all its dependencies do, a deferred convergence when any of them
 // does. Called with mu held.
 func (r *run) evaluate(i, d int, p []presence, picked func(int) bool) presence {
-	s := r.specs[i]
+	s := r.spec(i)
 	if j := s.decisionParent; j >= 0 {
 		switch {
 		case j != d && !r.steps[j].state.Done():
@@ -170,7 +170,7 @@ func (r *run) grow(g *growth, now time.Time, writes []store.Change) ([]store.Cha
 			continue
 		}
 		st.presence, st.waiting, st.since = created, r.unfinished(i), now
-		writes = append(writes, store.Change{TaskID: r.id, Step: r.specs[i].Name, To: string(StepPending),
+		writes = append(writes, store.Change{TaskID: r.id, Step: r.spec(i).Name, To: string(StepPending),
 			Position: i, At: now})
 		if st.waiting == 0 && !r.halted() {
 			ready = append(ready, work{r: r, step: i})
@@ -192,18 +192,18 @@ type batchGroup struct {
 // batchable step done. Called with mu held.
 func (r *run) addWorker(w *StepSpec) {
 	if r.index == nil {
-		r.specs = slices.Clip(r.specs) // never append to the template's own slice
 		r.index = make(map[string]int)
 		r.batches = make(map[*StepSpec]*batchGroup)
 	}
 	g := r.batches[w.of]
 	if g == nil {
-		bc := r.specs[w.of.decisionParent].BatchConfig
+		bc := r.spec(w.of.decisionParent).BatchConfig
 		g = &batchGroup{limit: bc.Parallelism, strategy: bc.FailureStrategy}
 		r.batches[w.of] = g
 	}
 	g.instances = append(g.instances, w.index)
-	r.specs = append(r.specs, w)
+	specs := append(slices.Clip(r.specList()), w) // a new slice: readers keep theirs
+	r.specs.Store(&specs)
 	r.steps = append(r.steps, stepRun{state: StepPending})
 	r.index[w.Name] = w.index
 	r.left++
@@ -216,7 +216,7 @@ func (r *run) admit(i int, ready []work) []work {
 	if r.halted() {
 		return ready
 	}
-	if w := r.specs[i].of; w != nil {
+	if w := r.spec(i).of; w != nil {
 		g := r.batches[w]
 		if g.running >= g.limit {
 			g.waiting = append(g.waiting, i)
@@ -236,7 +236,7 @@ func (r *run) vacate(i int, ready []work) []work {
 		return ready
 	}
 	st.slot = false
-	g := r.batches[r.specs[i].of]
+	g := r.batches[r.spec(i).of]
 	g.running--
 	if len(g.waiting) == 0 {
 		return ready
@@ -260,14 +260,14 @@ func (r *run) lookup(name string) (int, bool) {
 // that exist and are not done. Called with mu held.
 func (r *run) unfinished(i int) int {
 	n := 0
-	for _, d := range r.specs[i].deps {
+	for _, d := range r.spec(i).deps {
 		switch st := r.steps[d]; st.presence {
 		case created:
 			if !st.durable {
 				n++
 			}
 		case instanced:
-			for _, k := range r.batches[r.specs[d]].instancesOrNil() {
+			for _, k := range r.batches[r.spec(d)].instancesOrNil() {
 				if !r.steps[k].durable {
 					n++
 				}
@@ -281,7 +281,7 @@ func (r *run) unfinished(i int) int {
 // stop its task: its batch's strategy is continue_on_failure or isolate.
 // Called with mu held.
 func (r *run) isolated(i int) bool {
-	w := r.specs[i].of
+	w := r.spec(i).of
 	return w != nil && r.batches[w].strategy != batchFailFast
 }
 

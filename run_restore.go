@@ -61,12 +61,12 @@ func (r *run) load(i int, s store.Step) {
 	case st.state == StepFailed && r.isolated(i):
 		r.left--
 		st.durable = true
-		r.batchFailed = r.batchFailed || r.batches[r.specs[i].of].strategy == batchContinue
+		r.batchFailed = r.batchFailed || r.batches[r.spec(i).of].strategy == batchContinue
 	case st.state == StepFailed:
 		r.failed = true
-	case r.specs[i].of != nil && (st.state == StepInProgress || st.state == StepWaitingForRetry):
+	case r.spec(i).of != nil && (st.state == StepInProgress || st.state == StepWaitingForRetry):
 		st.slot = true // a batch worker that was running holds its place
-		r.batches[r.specs[i].of].running++
+		r.batches[r.spec(i).of].running++
 	}
 }
 
@@ -77,7 +77,7 @@ func (r *run) load(i int, s store.Step) {
 func (r *run) replayBatches(stored map[string]store.Step, now time.Time) []store.Change {
 	var changes []store.Change
 	for _, i := range r.tmpl.topo {
-		spec, st := r.specs[i], r.steps[i]
+		spec, st := r.spec(i), r.steps[i]
 		if spec.Type != StepBatchable || st.presence != created || !st.state.Done() {
 			continue
 		}
@@ -111,8 +111,8 @@ func (r *run) replayDecisions(now time.Time) []store.Change {
 		return nil
 	}
 	for _, i := range r.tmpl.topo {
-		if st := r.steps[i]; r.specs[i].Type == StepDecision && st.presence == created && st.state.Done() {
-			chosen, _ := r.tmpl.chosen(r.specs[i], st.result)
+		if st := r.steps[i]; r.spec(i).Type == StepDecision && st.presence == created && st.state.Done() {
+			chosen, _ := r.tmpl.chosen(r.spec(i), st.result)
 			for _, c := range chosen {
 				r.steps[c].picked = true
 			}

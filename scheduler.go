@@ -362,7 +362,7 @@ func (wk *worker) attempt(w work) []work {
 		}
 		claim = ch
 	}
-	spec := r.specs[i]
+	spec := r.spec(i)
 	timeout := spec.Timeout
 	if timeout == 0 {
 		timeout = s.stepTimeout
@@ -390,10 +390,10 @@ func (wk *worker) attempt(w work) []work {
 func (s *scheduler) saveCheckpoint(r *run, i, attempt int, raw json.RawMessage) error {
 	ch, ok := r.checkpointChange(i, attempt, raw, time.Now())
 	if !ok {
-		return fmt.Errorf("tasker: save checkpoint of %s: attempt %d is not running", r.specs[i].Name, attempt)
+		return fmt.Errorf("tasker: save checkpoint of %s: attempt %d is not running", r.spec(i).Name, attempt)
 	}
 	if err := s.apply([]store.Change{ch}); err != nil {
-		return fmt.Errorf("tasker: save checkpoint of %s: %w", r.specs[i].Name, err)
+		return fmt.Errorf("tasker: save checkpoint of %s: %w", r.spec(i).Name, err)
 	}
 	r.checkpointed(i, raw)
 	return nil

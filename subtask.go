@@ -106,11 +106,11 @@ func (e *Engine) endedChild(ctx context.Context, c *StepContext, child *Task) (*
 func (s *scheduler) link(r *run, i, attempt int, child string) error {
 	ch, ok := r.checkpointChange(i, attempt, nil, time.Now())
 	if !ok {
-		return fmt.Errorf("tasker: sub-task of %s: attempt %d is not running", r.specs[i].Name, attempt)
+		return fmt.Errorf("tasker: sub-task of %s: attempt %d is not running", r.spec(i).Name, attempt)
 	}
 	ch.Reason = subtaskReason + child
 	if err := s.apply([]store.Change{ch}); err != nil {
-		return fmt.Errorf("tasker: sub-task of %s: record the link: %w", r.specs[i].Name, err)
+		return fmt.Errorf("tasker: sub-task of %s: record the link: %w", r.spec(i).Name, err)
 	}
 	return nil
 }
