@@ -8,8 +8,9 @@
 //	go run ./examples/ecommerce -empty-cart -db /tmp/orders.db
 //
 // With -serve ADDR it submits nothing: it serves the REST API of package
-// taskerhttp on ADDR (under /api/v1 and /v1) until SIGINT or SIGTERM, so the
-// guide's curl command works as it is written:
+// taskerhttp on ADDR (under /api/v1 and /v1), and the live DAG page of
+// package taskerui at /ui/ (read-only), until SIGINT or SIGTERM, so the
+// guide's curl command works as it is written and its task can be watched:
 //
 //	go run ./examples/ecommerce -serve :8080    # tasks in ./ecommerce.db unless -db says otherwise
 //
@@ -37,6 +38,7 @@ import (
 	"github.com/gotasker/tasker/internal/orders"
 	"github.com/gotasker/tasker/store/sqlite"
 	"github.com/gotasker/tasker/taskerhttp"
+	"github.com/gotasker/tasker/taskerui"
 )
 
 // shutdownTimeout bounds each stage of a graceful shutdown: draining the
@@ -136,16 +138,21 @@ func startEngine(ctx context.Context, st *sqlite.Store, h orders.Handlers) (*tas
 	return eng, eng.Start(ctx)
 }
 
-// serve serves eng's REST API on addr until ctx ends, then drains the
-// server; the caller stops the engine after.
+// serve serves eng's REST API, and the page at /ui/, on addr until ctx
+// ends, then drains the server; the caller stops the engine after.
 func serve(ctx context.Context, addr string, eng *tasker.Engine, dbPath string, out io.Writer) error {
 	api, err := taskerhttp.New(eng, nil)
+	if err != nil {
+		return err
+	}
+	ui, err := taskerui.Handler(taskerui.Options{API: "/api/v1", Title: "tasker · ecommerce"})
 	if err != nil {
 		return err
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/api/", api)
 	mux.Handle("/v1/", api)
+	mux.Handle("/ui/", http.StripPrefix("/ui", ui))
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
@@ -153,7 +160,7 @@ func serve(ctx context.Context, addr string, eng *tasker.Engine, dbPath string, 
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
-	fmt.Fprintf(out, "serving http://%s/api/v1 (tasks in %s); stop with Ctrl-C\n", ln.Addr(), dbPath)
+	fmt.Fprintf(out, "serving http://%s/api/v1 (tasks in %s), the page at http://%[1]s/ui/; stop with Ctrl-C\n", ln.Addr(), dbPath)
 	select {
 	case err := <-served:
 		return err

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -98,6 +99,24 @@ func (s *server) awaitComplete(t *testing.T, id string) *tasker.Task {
 	return nil
 }
 
+// checkPage checks that the live DAG page is served at /ui/, on the API's
+// prefix, with its script.
+func (s *server) checkPage(t *testing.T) {
+	t.Helper()
+	base := strings.TrimSuffix(s.url, "/api/v1")
+	for path, want := range map[string]string{"/ui/": `data-api="/api/v1"`, "/ui/app.js": "function buildGraph"} {
+		resp, err := http.Get(base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK || !strings.Contains(string(b), want) {
+			t.Errorf("GET %s = %d (%v): want 200 with %q", path, resp.StatusCode, err, want)
+		}
+	}
+}
+
 // stop sends SIGTERM and waits for a clean exit.
 func (s *server) stop(t *testing.T) {
 	t.Helper()
@@ -119,6 +138,7 @@ func TestServeRunsTheGuideCurlAndShutsDownWithNothingLost(t *testing.T) {
 	if task := s.awaitComplete(t, first); len(task.Steps) != 5 {
 		t.Fatalf("task has %d steps, want 5", len(task.Steps))
 	}
+	s.checkPage(t)
 	second := s.post(t) // still running when the signal comes
 	s.stop(t)
 
