@@ -75,12 +75,7 @@ type world struct {
 // test ends. api and ui configure the two handlers.
 func newWorld(t *testing.T, api *taskerhttp.Options, ui taskerui.Options) *world {
 	t.Helper()
-	// One worker: with several, the engine's run.outcome reads r.specs
-	// (outcomeChange, before it takes r.mu) while another worker's batch
-	// outcome appends to it (addWorker), a data race that -race reports in
-	// the root package, not here. Reported; one worker keeps the handlers'
-	// outcomes apart, which changes nothing the page shows.
-	eng, err := tasker.New(memory.New(), &tasker.Config{Workers: 1})
+	eng, err := tasker.New(memory.New(), &tasker.Config{Workers: 4})
 	if err != nil {
 		t.Fatal(err)
 	}
