@@ -293,3 +293,46 @@ func TestCheckpointSurvivesRestart(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckpointSurvivesRetry: a worker that failed for good after saving
+// checkpoints resumes from the last one when an operator retries the task.
+func TestCheckpointSurvivesRetry(t *testing.T) {
+	eachStore(t, func(t *testing.T, st store.Store) {
+		c := &checkpointing{failAfter: 5}
+		h := checkpointHandlers(c)
+		inner := h["t.work"]
+		var failed atomic.Bool
+		h["t.work"] = tasker.HandlerFunc(func(ctx context.Context, sc *tasker.StepContext) (any, error) {
+			if cur, _ := sc.BatchCursor(); cur.BatchID == "001" && failed.CompareAndSwap(false, true) {
+				// Process five items, checkpointing each, then fail for good.
+				for i := cur.StartCursor; i < cur.StartCursor+5; i++ {
+					c.mu.Lock()
+					c.processed[i]++
+					c.mu.Unlock()
+					if err := sc.SaveCheckpoint(struct{ Next, Sum int }{i + 1, (i + 1) * i / 2}); err != nil {
+						return nil, err
+					}
+				}
+				return nil, &tasker.StepError{Message: "disk gone", Type: tasker.ErrorPermanent}
+			}
+			return inner.Call(ctx, sc)
+		})
+		eng := startEngine(t, st, h, mustParse(t, batchYAML("fail_fast")))
+		ctx := context.Background()
+		task := submitAndWait(t, eng, tasker.SubmitRequest{Namespace: "test", Name: "batch", Context: map[string]int{"items": 20}})
+		if task.State != tasker.TaskFailed {
+			t.Fatalf("task: %s, want error", stateOf(task, nil))
+		}
+		if err := eng.Retry(ctx, task.ID, tasker.Action{By: "ops"}); err != nil {
+			t.Fatal(err)
+		}
+		if task, err := eng.Wait(ctx, task.ID); err != nil || task.State != tasker.TaskComplete {
+			t.Fatalf("after Retry: %s", stateOf(task, err))
+		}
+		for i := range 20 {
+			if c.processed[i] != 1 {
+				t.Errorf("item %d processed %d times, want once", i, c.processed[i])
+			}
+		}
+	})
+}

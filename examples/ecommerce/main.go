@@ -126,6 +126,9 @@ func runOnce(ctx context.Context, eng *tasker.Engine, token string, empty bool, 
 		return err
 	}
 	report(out, task, dbPath)
+	if task.State != tasker.TaskComplete {
+		return fmt.Errorf("task %s ended %s", task.ID, task.State)
+	}
 	return nil
 }
 
