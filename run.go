@@ -251,19 +251,34 @@ func (r *run) outcome(i int, claim store.Change, out outcome, now time.Time, buf
 	return eff
 }
 
-// durable releases step i, whose settling change is now stored: the task
-// has one step less to wait for, and so do its dependents; those it made
-// ready are returned as work in flight.
-func (r *run) durable(i int) []work {
+// stored is the event of a write becoming durable: the step whose settling
+// it carried (release, as effects.release: 1 + its index; 0 for none) is
+// released — the task has one step less to wait for, and so do its
+// dependents, those made ready appended to ws as work in flight — and,
+// when settle, the turn that wrote it ends, with what follows from that.
+// One lock for both, on the hot path.
+func (r *run) stored(release int, settle bool, ws []work, now time.Time) ([]work, effects) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if release > 0 {
+		ws = r.durable(release-1, ws)
+	}
+	if !settle {
+		return ws, none
+	}
+	return ws, r.settleLocked(now)
+}
+
+// durable releases step i, whose settling change is now stored. Called
+// with mu held.
+func (r *run) durable(i int, ws []work) []work {
 	st := &r.steps[i]
 	if st.durable || !r.settles(i) {
-		return nil
+		return ws
 	}
 	st.durable = true
 	r.left--
-	var ws []work
+	n := len(ws)
 	for _, d := range r.spec(i).dependents {
 		dep := &r.steps[d]
 		if dep.presence != created {
@@ -273,7 +288,7 @@ func (r *run) durable(i int) []work {
 			ws = r.admit(d, ws)
 		}
 	}
-	r.inflight += len(ws)
+	r.inflight += len(ws) - n
 	return ws
 }
 

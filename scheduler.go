@@ -417,16 +417,17 @@ func (s *scheduler) carryOutcome(r *run, eff effects, started time.Time) []work 
 		s.release(r, nil)
 		return nil
 	}
-	if eff.release > 0 {
-		eff.work = append(eff.work, r.durable(eff.release-1)...)
-	}
 	if eff.retry >= 0 {
 		s.retry(r, eff.retry, eff.delay)
 	}
-	if eff.settle {
-		s.carry(r, r.settle(time.Now()))
+	if eff.release == 0 && !eff.settle {
+		return eff.work
 	}
-	return eff.work
+	work, end := r.stored(eff.release, eff.settle, eff.work, time.Now())
+	if end.ends {
+		s.carry(r, end)
+	}
+	return work
 }
 
 // write makes changes durable. A write the store refuses for a reason that

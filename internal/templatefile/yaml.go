@@ -211,8 +211,13 @@ func (p *parser) toJSON(n *yaml.Node, path string) (json.RawMessage, bool) {
 }
 
 // MarshalJSON encodes v as JSON without escaping HTML characters (<, >, &)
-// and without a trailing newline.
+// and without a trailing newline. json.Marshal's output is kept when it has
+// no \u00 escape at all, the usual case and one allocation; otherwise v is
+// encoded again without HTML escaping.
 func MarshalJSON(v any) (json.RawMessage, error) {
+	if out, err := json.Marshal(v); err != nil || !bytes.Contains(out, []byte(`\u00`)) {
+		return out, err
+	}
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)
 	enc.SetEscapeHTML(false)
