@@ -29,15 +29,15 @@ const (
 // acts on its task (Retry, or Resolve of its last failed step), which
 // resolves it with who and why.
 type DeadLetter struct {
-	ID         string
-	TaskID     string
-	Reason     string // DeadLetterStaleness or DeadLetterRetriesExhausted
-	Message    string // what happened
-	Status     string // "pending" or "resolved"
-	CreatedAt  time.Time
-	ResolvedAt time.Time // zero while pending
-	ResolvedBy string    // the resolving action's By
-	Resolution string    // the resolving action's Reason
+	ID         string    `json:"id"`
+	TaskID     string    `json:"task_id"`
+	Reason     string    `json:"reason"`  // DeadLetterStaleness or DeadLetterRetriesExhausted
+	Message    string    `json:"message"` // what happened
+	Status     string    `json:"status"`  // "pending" or "resolved"
+	CreatedAt  time.Time `json:"created_at"`
+	ResolvedAt time.Time `json:"resolved_at,omitzero"`  // zero while pending
+	ResolvedBy string    `json:"resolved_by,omitempty"` // the resolving action's By
+	Resolution string    `json:"resolution,omitempty"`  // the resolving action's Reason
 }
 
 // DeadLetterFilter selects entries for Engine.DeadLetters. Empty fields

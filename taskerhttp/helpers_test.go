@@ -13,6 +13,7 @@ import (
 
 	"github.com/gotasker/tasker"
 	"github.com/gotasker/tasker/internal/orders"
+	"github.com/gotasker/tasker/store"
 	"github.com/gotasker/tasker/store/memory"
 	"github.com/gotasker/tasker/taskerhttp"
 	"github.com/pb33f/libopenapi"
@@ -39,7 +40,13 @@ type api struct {
 // started; it is stopped when the test ends.
 func newEngine(t *testing.T, h orders.Handlers) *tasker.Engine {
 	t.Helper()
-	eng, err := orders.NewEngine(memory.New(), &tasker.Config{Workers: 8}, h)
+	return newEngineOn(t, memory.New(), h)
+}
+
+// newEngineOn is newEngine on the store st.
+func newEngineOn(t *testing.T, st store.Store, h orders.Handlers) *tasker.Engine {
+	t.Helper()
+	eng, err := orders.NewEngine(st, &tasker.Config{Workers: 8}, h)
 	if err != nil {
 		t.Fatal(err)
 	}

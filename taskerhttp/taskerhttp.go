@@ -1,6 +1,7 @@
 // Package taskerhttp serves a tasker.Engine over HTTP: Tasker's REST API
-// (tasks, workflow steps and their audit trail, templates, handlers,
-// health), as an http.Handler that an application mounts on its own server.
+// (tasks, workflow steps and their audit trail, the dead-letter list,
+// templates, handlers, health), as an http.Handler that an application
+// mounts on its own server.
 //
 // Every route is served under /api/v1 (the prefix of Tasker's guide) and
 // under /v1 (where Tasker's own server puts it); /api/v1/openapi.json is an
@@ -138,6 +139,9 @@ func (h *Handler) routes() []route {
 		{"/tasks/{id}/workflow_steps", map[string]endpoint{"GET": read(h.listSteps)}},
 		{"/tasks/{id}/workflow_steps/{step}", map[string]endpoint{"GET": read(h.getStep), "PATCH": write(h.patchStep)}},
 		{"/tasks/{id}/workflow_steps/{step}/audit", map[string]endpoint{"GET": read(h.stepAudit)}},
+		{"/dlq", map[string]endpoint{"GET": read(h.listDLQ)}},
+		{"/dlq/task/{id}", map[string]endpoint{"GET": read(h.taskDLQ)}},
+		{"/dlq/entry/{id}", map[string]endpoint{"PATCH": write(h.patchDLQ)}},
 		{"/templates", map[string]endpoint{"GET": read(h.listTemplates)}},
 		{"/templates/validate", map[string]endpoint{"POST": read(h.validateTemplate)}},
 		{"/templates/{namespace}/{name}/{version}", map[string]endpoint{"GET": read(h.getTemplate)}},
