@@ -8,16 +8,19 @@ import (
 	"testing"
 )
 
-func TestTemplateValidateInput(t *testing.T) {
-	tpl, err := LoadTemplateFile(ecommerceTemplateFile)
-	if err != nil {
-		t.Fatal(err)
-	}
+// validateInputCases are the inputs TestTemplateValidateInput checks
+// against the e-commerce template, with the violations each must give (nil:
+// valid).
+func validateInputCases() []struct {
+	name  string
+	input string
+	want  []Violation
+} {
 	const item = `{"sku": "WIDGET-A", "name": "Widget A", "quantity": 2, "unit_price": 29.99}`
-	tests := []struct {
+	return []struct {
 		name  string
 		input string
-		want  []Violation // nil: valid
+		want  []Violation
 	}{
 		{"valid", `{"customer_email": "customer@example.com", "payment_token": "tok_test_success",
 			"cart_items": [` + item + `, {"sku": "GADGET-B", "name": "Gadget B", "quantity": 1, "unit_price": 49.99}]}`, nil},
@@ -48,7 +51,14 @@ func TestTemplateValidateInput(t *testing.T) {
 		{"trailing garbage", `{} {}`,
 			[]Violation{{"$", "invalid JSON: invalid character '{' after top-level value"}}},
 	}
-	for _, tt := range tests {
+}
+
+func TestTemplateValidateInput(t *testing.T) {
+	tpl, err := LoadTemplateFile(ecommerceTemplateFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range validateInputCases() {
 		t.Run(tt.name, func(t *testing.T) {
 			err := tpl.validateInput(json.RawMessage(tt.input))
 			if tt.want == nil {

@@ -48,28 +48,14 @@ func mustParseTemplate(t *testing.T, src string) *Template {
 	return tpl
 }
 
-func TestLoadTemplateFileEcommerce(t *testing.T) {
-	tpl, err := LoadTemplateFile(ecommerceTemplateFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := checkTemplateDAG(tpl); err != nil {
-		t.Fatal(err)
-	}
-	if got, want := tpl.String(), "ecommerce/ecommerce_order_processing@1.0.0"; got != want {
-		t.Errorf("String() = %q, want %q", got, want)
-	}
-	if tpl.Description != "E-commerce checkout: validate → (payment ‖ inventory) → order → confirm" {
-		t.Errorf("Description = %q", tpl.Description)
-	}
-	if tpl.Source != ecommerceTemplateFile {
-		t.Errorf("Source = %q, want %q", tpl.Source, ecommerceTemplateFile)
-	}
+// ecommerceSpecs returns the steps the e-commerce template must load as,
+// before the fields every step shares are filled in.
+func ecommerceSpecs() []StepSpec {
 	retry := func(attempts int) RetryPolicy {
 		return RetryPolicy{Retryable: true, MaxAttempts: attempts, Backoff: BackoffExponential,
 			BaseDelay: 100 * time.Millisecond, MaxDelay: 5 * time.Second}
 	}
-	want := []StepSpec{
+	return []StepSpec{
 		{Name: "validate_cart", Description: "Validate cart items, check availability, calculate totals",
 			Callable: "handlers.ecommerce.ValidateCartHandler", Retry: retry(2),
 			index: 0, dependents: []int{1, 2}},
@@ -87,6 +73,26 @@ func TestLoadTemplateFileEcommerce(t *testing.T) {
 			Callable: "handlers.ecommerce.SendConfirmationHandler", Retry: retry(2),
 			Dependencies: []string{"create_order"}, index: 4, deps: []int{3}},
 	}
+}
+
+func TestLoadTemplateFileEcommerce(t *testing.T) {
+	tpl, err := LoadTemplateFile(ecommerceTemplateFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := checkTemplateDAG(tpl); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := tpl.String(), "ecommerce/ecommerce_order_processing@1.0.0"; got != want {
+		t.Errorf("String() = %q, want %q", got, want)
+	}
+	if tpl.Description != "E-commerce checkout: validate → (payment ‖ inventory) → order → confirm" {
+		t.Errorf("Description = %q", tpl.Description)
+	}
+	if tpl.Source != ecommerceTemplateFile {
+		t.Errorf("Source = %q, want %q", tpl.Source, ecommerceTemplateFile)
+	}
+	want := ecommerceSpecs()
 	if len(tpl.Steps) != len(want) {
 		t.Fatalf("got %d steps, want %d", len(tpl.Steps), len(want))
 	}
