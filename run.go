@@ -110,6 +110,7 @@ type effects struct {
 	// writes carry: once they are durable, its dependents stop waiting for
 	// it. 0 when none.
 	release int
+	events  *eventBatch // the domain events an outcome publishes; nil when none
 }
 
 // none is the effects of an event that leads to nothing.
@@ -208,6 +209,10 @@ func (r *run) claimChange(i int, now time.Time) store.Change {
 // ready; a retry to time.
 func (r *run) outcome(i int, claim store.Change, out outcome, now time.Time, buf []store.Change) effects {
 	rec, delay := r.outcomeChange(i, claim.Attempt, claim.Error, out, now)
+	var evs *eventBatch
+	if spec := r.spec(i); len(spec.events) > 0 {
+		rec.Outbox, evs = publishes(spec, runMeta(r), rec, out.payloads, out.outbox)
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var g *growth
@@ -222,7 +227,7 @@ func (r *run) outcome(i int, claim store.Change, out outcome, now time.Time, buf
 		r.inflight += len(made)
 		ready = append(ready, made...)
 	}
-	eff := effects{writes: buf, work: ready, retry: -1, settle: true}
+	eff := effects{writes: buf, work: ready, retry: -1, settle: true, events: evs}
 	if r.settles(i) {
 		eff.release = i + 1
 	}

@@ -262,6 +262,7 @@ func (e *Engine) stop(ctx context.Context, cancelNow bool) error {
 	e.state = engineStopped
 	e.mu.Unlock()
 	defer e.sched.events.closeAll()
+	defer e.sched.domain.bus.close()
 	if !e.sched.stop(ctx, cancelNow) {
 		return fmt.Errorf("tasker: stop: handlers still running, their contexts cancelled: %w", ctx.Err())
 	}
