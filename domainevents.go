@@ -312,6 +312,23 @@ func (d *domainEvents) register(name string, p Publisher) error {
 	return nil
 }
 
+// checkTemplate warns when t has durable events and the store keeps no
+// outbox: they are then delivered as fast ones, lost if the process stops.
+func (d *domainEvents) checkTemplate(t *Template) {
+	if d.ob != nil {
+		return
+	}
+	for _, s := range t.Steps {
+		for _, ev := range s.events {
+			if ev.decl.DeliveryMode != "fast" {
+				d.log.Warn("tasker: the store keeps no outbox (store.Outboxer): durable events are delivered as fast ones",
+					zap.String("template", t.String()), zap.String("step", s.Name), zap.String("event", ev.decl.Name))
+				return
+			}
+		}
+	}
+}
+
 // deliver publishes e to its publisher, counting the outcome.
 func (d *domainEvents) deliver(ctx context.Context, e PublishedEvent) error {
 	var p Publisher = d.bus

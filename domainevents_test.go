@@ -138,6 +138,14 @@ func pendingOutbox(t *testing.T, st store.Store) []store.OutboxEntry {
 	return es
 }
 
+func outboxIDs(es []store.OutboxEntry) []string {
+	var out []string
+	for _, e := range es {
+		out = append(out, e.ID)
+	}
+	return out
+}
+
 func result(v any) tasker.HandlerFunc {
 	return func(context.Context, *tasker.StepContext) (any, error) { return v, nil }
 }
@@ -471,7 +479,7 @@ func TestDomainEventsDeliveredAcrossRestart(t *testing.T) {
 	first := receiveN(t, down.calls, 1)[0]
 	stopEngine(t, eng)
 	if es := pendingOutbox(t, st); len(es) != 1 || es[0].ID != first.ID {
-		t.Fatalf("outbox after stop = %+v, want the undelivered event %s", es, first.ID)
+		t.Fatalf("outbox after stop holds %v, want the undelivered event %s", outboxIDs(es), first.ID)
 	}
 	if err := st.Close(); err != nil {
 		t.Fatal(err)
@@ -507,5 +515,31 @@ func TestRegisterPublisherErrors(t *testing.T) {
 	}
 	if eng.RegisterPublisher("x", p) == nil {
 		t.Error("a name was registered twice")
+	}
+}
+
+// plainStore is a Store that is not a store.Outboxer.
+type plainStore struct{ store.Store }
+
+// Without an outbox in the store, a durable event is delivered at once, as
+// a fast one, and AddTemplates warns about it.
+func TestDomainEventsWithoutOutboxAreFast(t *testing.T) {
+	mem := memory.New()
+	defer mem.Close()
+	core, logs := observer.New(zap.WarnLevel)
+	rec := newRecorder(0)
+	eng := eventEngine(t, plainStore{mem}, &tasker.Config{Workers: 2, Logger: zap.New(core)},
+		map[string]tasker.StepHandler{"ev.charge": result(map[string]string{"order_id": "o-1"}), "ev.ship": result(nil)},
+		map[string]tasker.Publisher{"rec": rec}, mustParse(t, paidYAML))
+	if n := logs.FilterMessageSnippet("keeps no outbox").Len(); n != 1 {
+		t.Errorf("%d warnings about the missing outbox, want 1", n)
+	}
+	submitAndWait(t, eng, tasker.SubmitRequest{Namespace: "ev", Name: "pay"})
+	// Delivered by the worker before the task's end was written.
+	if got := rec.accepted(); len(got) != 1 || got[0].Name != "order.paid" {
+		t.Fatalf("delivered %+v, want order.paid at once", got)
+	}
+	if es := pendingOutbox(t, mem); len(es) != 0 {
+		t.Errorf("outbox holds %d entries", len(es))
 	}
 }

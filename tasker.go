@@ -175,6 +175,7 @@ func (e *Engine) AddTemplates(ts ...*Template) error {
 	defer e.tmplMu.Unlock()
 	for _, t := range ts {
 		t = t.ForEnvironment(e.cfg.Environment)
+		e.sched.domain.checkTemplate(t)
 		k := t.Namespace + "/" + t.Name
 		vs := append(e.templates[k], t)
 		slices.SortFunc(vs, func(a, b *Template) int { return compareVersions(b.Version, a.Version) })
