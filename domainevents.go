@@ -50,8 +50,9 @@ const (
 
 // Publisher delivers domain events somewhere: a message broker, a webhook,
 // a log. Publish is called from the engine's goroutines, possibly at once
-// for several events, and should honour ctx (cancelled when the engine
-// stops). An error is logged and counted; a durable event is delivered
+// for several events, and should honour ctx: Stop waits for a delivery in
+// progress as for a running handler, and cancels ctx once its own context
+// ends. An error is logged and counted; a durable event is delivered
 // again later, a fast one is not. Publishing never fails the step.
 type Publisher interface {
 	Publish(ctx context.Context, e PublishedEvent) error
@@ -382,7 +383,7 @@ func (d *domainEvents) dispatch(ctx context.Context, stop <-chan struct{}) {
 	for {
 		var t *time.Timer
 		var retry <-chan time.Time
-		if d.drain(ctx) {
+		if d.drain(ctx, stop) {
 			delay = d.retryMin
 		} else {
 			t = time.NewTimer(delay)
@@ -396,10 +397,8 @@ func (d *domainEvents) dispatch(ctx context.Context, stop <-chan struct{}) {
 		if t != nil {
 			t.Stop()
 		}
-		select {
-		case <-stop:
+		if stopped(stop) {
 			return
-		default:
 		}
 	}
 }
@@ -407,8 +406,9 @@ func (d *domainEvents) dispatch(ctx context.Context, stop <-chan struct{}) {
 // drain makes one pass over the outbox, page by page, delivering every
 // entry and acknowledging those delivered; it reports whether all were.
 // An entry not delivered stays pending: the next page starts after the
-// last of those, the ones before it being acknowledged.
-func (d *domainEvents) drain(ctx context.Context) bool {
+// last of those, the ones before it being acknowledged. The pass ends
+// early, what it delivered acknowledged, once stop is closed.
+func (d *domainEvents) drain(ctx context.Context, stop <-chan struct{}) bool {
 	ok, after := true, ""
 	for ctx.Err() == nil {
 		page, err := d.ob.PendingOutbox(ctx, after, outboxPage)
@@ -418,6 +418,10 @@ func (d *domainEvents) drain(ctx context.Context) bool {
 		}
 		var acks []string
 		for _, en := range page {
+			if stopped(stop) {
+				ok = false
+				break
+			}
 			var e PublishedEvent
 			if err := json.Unmarshal(en.Data, &e); err != nil {
 				d.log.Error("tasker: outbox entry is not an event; dropped", zap.String("id", en.ID), zap.Error(err))
@@ -431,11 +435,21 @@ func (d *domainEvents) drain(ctx context.Context) bool {
 			d.log.Warn("tasker: acknowledging outbox entries failed; they will be delivered again", zap.Error(err))
 			return false
 		}
-		if len(page) < outboxPage {
+		if stopped(stop) || len(page) < outboxPage {
 			return ok
 		}
 	}
 	return false
+}
+
+// stopped reports whether stop is closed.
+func stopped(stop <-chan struct{}) bool {
+	select {
+	case <-stop:
+		return true
+	default:
+		return false
+	}
 }
 
 // Bus is the engine's in-process publisher (Engine.DomainEvents): it hands

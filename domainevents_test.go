@@ -543,3 +543,44 @@ func TestDomainEventsWithoutOutboxAreFast(t *testing.T) {
 		t.Errorf("outbox holds %d entries", len(es))
 	}
 }
+
+const decisionEventsYAML = `
+name: routed
+namespace_name: ev
+version: "1.0.0"
+steps:
+  - {name: begin, handler: {callable: ev.next}}
+  - name: route
+    type: decision
+    dependencies: [begin]
+    handler: {callable: ev.route}
+    publishes_events:
+      - {name: routed, schema: {}, delivery_mode: fast}
+      - {name: route_failed, schema: {}, condition: permanent_failure, delivery_mode: fast}
+  - {name: next, dependencies: [route], handler: {callable: ev.next}}
+`
+
+// A decision whose choice is invalid fails: it publishes the failure's
+// events, not the success's its handler's return looked like.
+func TestDomainEventsFollowTheRecordedOutcome(t *testing.T) {
+	st := memory.New()
+	defer st.Close()
+	eng := eventEngine(t, st, nil, map[string]tasker.StepHandler{
+		"ev.route": tasker.HandlerFunc(func(_ context.Context, sc *tasker.StepContext) (any, error) {
+			var to string
+			_ = sc.Input("to", &to)
+			return tasker.Decide(to), nil
+		}),
+		"ev.next": result(nil)}, nil, mustParse(t, decisionEventsYAML))
+	sub := eng.DomainEvents().Subscribe(10)
+	submitAndWait(t, eng, tasker.SubmitRequest{Namespace: "ev", Name: "routed", Context: map[string]string{"to": "next"}})
+	submitAndWait(t, eng, tasker.SubmitRequest{Namespace: "ev", Name: "routed", Context: map[string]string{"to": "nowhere"}})
+	stopEngine(t, eng)
+	var got []string
+	for _, e := range rest(t, sub.C()) {
+		got = append(got, e.Name+"/"+e.Outcome)
+	}
+	if want := []string{"routed/success", "route_failed/permanent_failure"}; !slices.Equal(got, want) {
+		t.Errorf("events %v, want %v", got, want)
+	}
+}

@@ -209,15 +209,16 @@ func (r *run) claimChange(i int, now time.Time) store.Change {
 // ready; a retry to time.
 func (r *run) outcome(i int, claim store.Change, out outcome, now time.Time, buf []store.Change) effects {
 	rec, delay := r.outcomeChange(i, claim.Attempt, claim.Error, out, now)
-	var evs *eventBatch
-	if spec := r.spec(i); len(spec.events) > 0 {
-		rec.Outbox, evs = publishes(spec, runMeta(r), rec, out.payloads, out.outbox)
-	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var g *growth
 	if t := r.spec(i).Type; (t == StepDecision || t == StepBatchable) && rec.To == string(StepComplete) {
 		g, rec = r.planGrowth(i, rec)
+	}
+	var evs *eventBatch
+	if spec := r.spec(i); len(spec.events) > 0 {
+		// After planGrowth, which may turn a success into a failure.
+		rec.Outbox, evs = publishes(spec, runMeta(r), rec, out.payloads, out.outbox)
 	}
 	buf = append(buf[:0], rec)
 	ready := r.apply(i, rec)
