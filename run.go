@@ -110,6 +110,7 @@ type effects struct {
 	// writes carry: once they are durable, its dependents stop waiting for
 	// it. 0 when none.
 	release int
+	events  *eventBatch // the domain events an outcome publishes; nil when none
 }
 
 // none is the effects of an event that leads to nothing.
@@ -214,6 +215,11 @@ func (r *run) outcome(i int, claim store.Change, out outcome, now time.Time, buf
 	if t := r.spec(i).Type; (t == StepDecision || t == StepBatchable) && rec.To == string(StepComplete) {
 		g, rec = r.planGrowth(i, rec)
 	}
+	var evs *eventBatch
+	if spec := r.spec(i); len(spec.events) > 0 {
+		// After planGrowth, which may turn a success into a failure.
+		rec.Outbox, evs = publishes(spec, runMeta(r), rec, out.payloads, out.outbox)
+	}
 	buf = append(buf[:0], rec)
 	ready := r.apply(i, rec)
 	if g != nil {
@@ -222,7 +228,7 @@ func (r *run) outcome(i int, claim store.Change, out outcome, now time.Time, buf
 		r.inflight += len(made)
 		ready = append(ready, made...)
 	}
-	eff := effects{writes: buf, work: ready, retry: -1, settle: true}
+	eff := effects{writes: buf, work: ready, retry: -1, settle: true, events: evs}
 	if r.settles(i) {
 		eff.release = i + 1
 	}

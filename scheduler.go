@@ -54,7 +54,8 @@ type scheduler struct {
 	halt     atomic.Bool    // stopping, readable without mu
 	wg       sync.WaitGroup // the workers
 
-	events hub // the subscriptions, told of every change once it is durable
+	events hub           // the subscriptions, told of every change once it is durable
+	domain *domainEvents // the domain events' publishers and outbox dispatcher
 }
 
 // work is one item for a worker: a step of a run to attempt, or, when step
@@ -79,6 +80,7 @@ func newScheduler(st store.Store, log *zap.Logger, h *registry, cfg Config) *sch
 		timers:  make(map[*timer]struct{}),
 		started: make(chan struct{}),
 		stopped: make(chan struct{}),
+		domain:  newDomainEvents(st, log),
 	}
 	s.cond.L = &s.mu
 	s.handlerCtx, s.cancel = context.WithCancelCause(context.Background())
@@ -94,6 +96,13 @@ func (s *scheduler) start() {
 		go s.work()
 	}
 	go s.watchStaleness(s.staleEvery, s.clock)
+	if s.domain.ob != nil {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.domain.dispatch(s.handlerCtx, s.stopped)
+		}()
+	}
 }
 
 // isStarted reports whether start has run.
@@ -369,6 +378,7 @@ func (wk *worker) attempt(w work) []work {
 	}
 	sc := &StepContext{run: r, spec: spec, attempt: claim.Attempt, sched: s, started: claim.At}
 	out := invoke(r.ctx, s.handlers.lookup(spec.Callable), sc, timeout, func(out outcome) {
+		out.payloads, out.outbox = sc.eventPayloads(), s.domain.ob != nil
 		// The handler called runtime.Goexit: this goroutine ends once its
 		// deferred calls return. Record the outcome here and start a
 		// replacement, counted before this worker's wg.Done.
@@ -381,6 +391,9 @@ func (wk *worker) attempt(w work) []work {
 		return nil // left in progress, for recovery
 	case out.parked:
 		return s.carry(r, r.park(i, claim))
+	}
+	if len(spec.events) > 0 {
+		out.payloads, out.outbox = sc.eventPayloads(), s.domain.ob != nil
 	}
 	return s.carryOutcome(r, r.outcome(i, claim, out, time.Now(), wk.buf), claim.At)
 }
@@ -413,6 +426,9 @@ func (s *scheduler) carryOutcome(r *run, eff effects, started time.Time) []work 
 		return nil
 	}
 	clear(eff.writes) // the worker's buffer: drop the results it holds
+	if eff.events != nil {
+		s.domain.written(s.handlerCtx, eff.events)
+	}
 	if eff.ends {
 		s.release(r, nil)
 		return nil

@@ -70,6 +70,9 @@ type StepContext struct {
 	started time.Time  // when the attempt was claimed
 
 	onSave func(json.RawMessage) error // a fake's (NewStepContext) checkpoint saver; nil in the engine
+
+	evMu     sync.Mutex
+	payloads map[string]json.RawMessage // SetEventPayload's, by event; nil when none
 }
 
 // bound reports whether c is the context of a step. A zero StepContext is
@@ -384,6 +387,10 @@ type outcome struct {
 	interrupted bool            // the engine stopped under it: record nothing
 	cancelled   bool            // its task was cancelled under it
 	parked      bool            // it waits for its sub-task: record nothing yet
+	// payloads are the handler's event payloads (SetEventPayload); nil
+	// when none. outbox says whether the store keeps durable events.
+	payloads map[string]json.RawMessage
+	outbox   bool
 }
 
 // invoke runs one attempt of a handler: it applies the step's timeout (none

@@ -175,6 +175,7 @@ func (e *Engine) AddTemplates(ts ...*Template) error {
 	defer e.tmplMu.Unlock()
 	for _, t := range ts {
 		t = t.ForEnvironment(e.cfg.Environment)
+		e.sched.domain.checkTemplate(t)
 		k := t.Namespace + "/" + t.Name
 		vs := append(e.templates[k], t)
 		slices.SortFunc(vs, func(a, b *Template) int { return compareVersions(b.Version, a.Version) })
@@ -262,6 +263,7 @@ func (e *Engine) stop(ctx context.Context, cancelNow bool) error {
 	e.state = engineStopped
 	e.mu.Unlock()
 	defer e.sched.events.closeAll()
+	defer e.sched.domain.bus.close()
 	if !e.sched.stop(ctx, cancelNow) {
 		return fmt.Errorf("tasker: stop: handlers still running, their contexts cancelled: %w", ctx.Err())
 	}

@@ -107,6 +107,7 @@ type StepSpec struct {
 	ResultSchema json.RawMessage
 
 	resultSchema *gojsonschema.Schema // compiled ResultSchema; nil when absent
+	events       []eventSpec          // PublishesEvents, ready to publish; nil when none
 
 	index      int   // position in Template.Steps
 	deps       []int // indexes of Dependencies, in the same order
@@ -165,6 +166,7 @@ func newTemplate(f *templatefile.File) *Template {
 	for i, s := range f.Steps {
 		t.Steps[i] = newStepSpec(s)
 	}
+	t.prepareEvents()
 	t.analyze()
 	return t
 }

@@ -149,6 +149,40 @@ type Change struct {
 	// On a step change, DeadLetter and ResolveDeadLetters are rejected:
 	// Apply returns an error and applies nothing of the batch.
 	ResolveDeadLetters bool
+	// Outbox, on any change, adds entries to the outbox (see Outboxer),
+	// atomically with the change: the store sets each entry's TaskID to the
+	// change's and its CreatedAt to At, and fills an empty ID with a unique
+	// one. An ID already pending, or given twice in one batch, wraps
+	// ErrConflict and the batch is not applied. Only a Store that is an
+	// Outboxer keeps them; the engine gives none to another.
+	Outbox []OutboxEntry
+}
+
+// OutboxEntry is a message to deliver once the change that carries it is
+// stored, such as a domain event. The store keeps it, opaque, until it is
+// acknowledged.
+type OutboxEntry struct {
+	ID        string
+	TaskID    string
+	Data      json.RawMessage // what to deliver; kept byte for byte
+	CreatedAt time.Time
+}
+
+// Outboxer is an optional ability of a Store: a transactional outbox.
+// Entries ride on the changes of an Apply (Change.Outbox) and are stored
+// in its write, so a message is recorded if and only if the change is;
+// whoever delivers them reads them with PendingOutbox and removes them once
+// delivered with AckOutbox. Delivery is at least once: an entry delivered
+// but not yet acknowledged when a process stops is pending for the next.
+type Outboxer interface {
+	// PendingOutbox returns the entries not yet acknowledged, in the order
+	// they were added. after, when not empty, keeps only the entries added
+	// after the pending entry with that ID (an unknown ID matches nothing);
+	// limit caps their number (0 or less: no limit).
+	PendingOutbox(ctx context.Context, after string, limit int) ([]OutboxEntry, error)
+	// AckOutbox removes the entries with these IDs; IDs not pending are
+	// ignored, so acknowledging twice is harmless.
+	AckOutbox(ctx context.Context, ids []string) error
 }
 
 // DeadLetter is an entry of the dead-letter list: a task set aside for an

@@ -27,6 +27,7 @@ type Store struct {
 	order  []*entry           // in creation order
 	keys   map[idemKey]string // → task ID
 	dead   deadLetters
+	out    outbox
 }
 
 // idemKey is an idempotency key in its scope: keys dedupe among the tasks
@@ -153,7 +154,8 @@ var (
 // New returns an empty Store.
 func New() *Store {
 	return &Store{tasks: make(map[string]*entry), keys: make(map[idemKey]string),
-		dead: deadLetters{byTask: make(map[string][]int), ids: make(map[string]bool)}}
+		dead: deadLetters{byTask: make(map[string][]int), ids: make(map[string]bool)},
+		out:  outbox{ids: make(map[string]bool)}}
 }
 
 // CreateTask implements store.Store. An empty task.ID is replaced by a
@@ -240,6 +242,14 @@ func (s *Store) Apply(ctx context.Context, changes []store.Change) error {
 			return fmt.Errorf("memory: apply: %w", err)
 		}
 	}
+	outOps := hasOutbox(cs)
+	if outOps {
+		s.out.mu.Lock()
+		defer s.out.mu.Unlock()
+		if err := s.out.check(cs); err != nil {
+			return fmt.Errorf("memory: apply: %w", err)
+		}
+	}
 	if err := applyAll(cs, entries); err != nil {
 		return fmt.Errorf("memory: apply: %w", err)
 	}
@@ -247,6 +257,9 @@ func (s *Store) Apply(ctx context.Context, changes []store.Change) error {
 		entries[i].transitions.add(record.Transition(c))
 		if deadOps {
 			s.dead.apply(c)
+		}
+		if outOps {
+			s.out.add(c)
 		}
 	}
 	return nil
@@ -511,5 +524,8 @@ func (s *Store) Close() error {
 	s.closed = true
 	s.tasks, s.order, s.keys = nil, nil, nil
 	s.dead.list, s.dead.byTask, s.dead.ids = nil, nil, nil
+	s.out.mu.Lock()
+	s.out.list, s.out.ids = nil, nil
+	s.out.mu.Unlock()
 	return nil
 }

@@ -37,8 +37,10 @@ const (
 	// holds every pending entry, over the one on task_id.
 	resolveDeadLettersSQL = `UPDATE dead_letters SET status = ?, resolved_at = ?, resolved_by = ?,
 		resolution = ? WHERE task_id = ? AND +status = ?`
-	stepStateSQL = `SELECT state, attempts FROM steps WHERE task_id = ? AND name = ?`
-	taskStateSQL = `SELECT state FROM tasks WHERE id = ?`
+	insertOutboxSQL = `INSERT INTO outbox (id, task_id, data, created_at) VALUES (?, ?, ?, ?)`
+	deleteOutboxSQL = `DELETE FROM outbox WHERE id = ?`
+	stepStateSQL    = `SELECT state, attempts FROM steps WHERE task_id = ? AND name = ?`
+	taskStateSQL    = `SELECT state FROM tasks WHERE id = ?`
 )
 
 // stmt is a statement prepared on the write connection. The writer runs it
@@ -114,6 +116,7 @@ type writeStmts struct {
 	taskByKey, insertTask, insertStep, createStep, updateStep *stmt
 	updateTask, insertTransition                              *stmt
 	insertDeadLetter, resolveDeadLetters                      *stmt
+	insertOutbox, deleteOutbox                                *stmt
 	stepState, taskState                                      *stmt
 
 	begin, commit, rollback          *stmt
@@ -132,6 +135,7 @@ func prepareWrites(conn driver.Conn) (*writeStmts, error) {
 		{&ws.insertStep, insertStepSQL}, {&ws.createStep, createStepSQL}, {&ws.updateStep, updateStepSQL},
 		{&ws.updateTask, updateTaskSQL}, {&ws.insertTransition, insertTransitionSQL},
 		{&ws.insertDeadLetter, insertDeadLetterSQL}, {&ws.resolveDeadLetters, resolveDeadLettersSQL},
+		{&ws.insertOutbox, insertOutboxSQL}, {&ws.deleteOutbox, deleteOutboxSQL},
 		{&ws.stepState, stepStateSQL}, {&ws.taskState, taskStateSQL},
 		{&ws.begin, "BEGIN IMMEDIATE"}, {&ws.commit, "COMMIT"}, {&ws.rollback, "ROLLBACK"},
 		{&ws.savepoint, "SAVEPOINT request"}, {&ws.release, "RELEASE request"},
@@ -232,7 +236,34 @@ func (ws *writeStmts) applyOne(i int, c store.Change) error {
 	if err != nil {
 		return fmt.Errorf("change %d: transition: %w", i, err)
 	}
-	return ws.deadLetters(i, c)
+	if err := ws.deadLetters(i, c); err != nil {
+		return err
+	}
+	return ws.outbox(i, c)
+}
+
+// outbox adds the outbox entries of change i, prepared, in its transaction.
+func (ws *writeStmts) outbox(i int, c store.Change) error {
+	for _, e := range c.Outbox {
+		_, err := ws.insertOutbox.run(e.ID, e.TaskID, blob(e.Data), nanos(e.CreatedAt))
+		if isUnique(err) {
+			return record.Conflict(i, c, "outbox ID %q is taken", e.ID)
+		}
+		if err != nil {
+			return fmt.Errorf("change %d: outbox: %w", i, err)
+		}
+	}
+	return nil
+}
+
+// ackOutbox deletes the outbox entries with ids.
+func (ws *writeStmts) ackOutbox(ids []string) error {
+	for _, id := range ids {
+		if _, err := ws.deleteOutbox.run(id); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // deadLetters carries out the dead-letter operations of change i, a task

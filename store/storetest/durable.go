@@ -15,6 +15,7 @@ var durableCases = []durableCase{
 	{"creation order continues across reopen", testDurableOrder},
 	{"dead-letter entries, their order and their IDs survive reopen", testDurableDeadLetters},
 	{"step checkpoints survive reopen, and are kept and replaced after it", testDurableCheckpoints},
+	{"pending outbox entries survive reopen; acknowledged ones stay gone", testDurableOutbox},
 }
 
 func testDurableAll(t *testing.T, s store.Store, reopen func(store.Store) store.Store) {
@@ -92,4 +93,18 @@ func testDurableDeadLetters(t *testing.T, s store.Store, reopen func(store.Store
 		resolvedEntry(pendingEntry("d1", "t1", at(10)), at(30), "operator:ann", "fixed"),
 		pendingEntry("d0", "t1", at(5)),
 	})
+}
+
+func testDurableOutbox(t *testing.T, s store.Store, reopen func(store.Store) store.Store) {
+	outboxer(t, s)
+	createRunning(t, s, "t1")
+	apply(t, s, withOutbox(claim("t1", "a", 1, at(2)), "o1", "o2"))
+	s = reopen(s)
+	ob := outboxer(t, s)
+	checkOutbox(t, pending(t, ob, "", 0), []store.OutboxEntry{outboxEntry("o1", "t1", at(2)), outboxEntry("o2", "t1", at(2))})
+	if err := ob.AckOutbox(context.Background(), []string{"o1"}); err != nil {
+		t.Fatalf("AckOutbox: %v", err)
+	}
+	s = reopen(s)
+	checkOutbox(t, pending(t, outboxer(t, s), "", 0), []store.OutboxEntry{outboxEntry("o2", "t1", at(2))})
 }

@@ -43,6 +43,11 @@
 //     an error, and nothing of its batch is applied.
 //   - DeadLetters orders by insertion, not by CreatedAt; a TaskID no task
 //     has matches no entry (it is not store.ErrNotFound).
+//   - A backend that is a store.Outboxer keeps a change's Outbox entries with
+//     the change's TaskID and (stamped) At as CreatedAt, filling empty IDs;
+//     PendingOutbox lists them in insertion order across tasks, an after
+//     naming no pending entry matches nothing, and AckOutbox of IDs not
+//     pending is a no-op. Backends that are not are skipped by those cases.
 //   - A call whose context is already done returns the context's error and
 //     writes nothing.
 //   - Close is idempotent; a second Close returns nil. Calls racing Close
@@ -116,7 +121,7 @@ func RunDurable(t *testing.T, open func(t *testing.T, path string) store.Store) 
 func allCases() []testCase {
 	var all []testCase
 	for _, group := range [][]testCase{createCases, applyCases, addStepCases, listCases, queryCases, snapshotCases, concurrencyCases,
-		lifecycleCases, deadLetterCases, checkpointCases} {
+		lifecycleCases, deadLetterCases, checkpointCases, outboxCases} {
 		all = append(all, group...)
 	}
 	return all

@@ -85,6 +85,7 @@ func AppendPrepared(dst, changes []store.Change) ([]store.Change, error) {
 			return nil, fmt.Errorf("change %d (task %q step %q): %w", i, c.TaskID, c.Step, errStepDeadLetter)
 		}
 		c.DeadLetter = deadLetterOf(c)
+		c.Outbox = outboxOf(c)
 		dst = append(dst, c)
 	}
 	return dst, nil
@@ -109,6 +110,33 @@ func deadLetterOf(c store.Change) *store.DeadLetter {
 		d.ID = uuid.NewV7(time.Now())
 	}
 	return &d
+}
+
+// outboxOf returns copies of the Outbox entries of c, a change with its At
+// in UTC, as the entries to store, or nil: TaskID is c's, CreatedAt is c.At,
+// and an empty ID becomes a version 7 UUID of the time of the call.
+func outboxOf(c store.Change) []store.OutboxEntry {
+	if len(c.Outbox) == 0 {
+		return nil
+	}
+	out := make([]store.OutboxEntry, len(c.Outbox))
+	for i, e := range c.Outbox {
+		out[i] = store.OutboxEntry{ID: e.ID, TaskID: c.TaskID, Data: cloneBytes(e.Data), CreatedAt: c.At}
+		if out[i].ID == "" {
+			out[i].ID = uuid.NewV7(time.Now())
+		}
+	}
+	return out
+}
+
+// CloneOutbox returns a deep copy of entries.
+func CloneOutbox(entries []store.OutboxEntry) []store.OutboxEntry {
+	out := make([]store.OutboxEntry, len(entries))
+	for i, e := range entries {
+		e.Data = cloneBytes(e.Data)
+		out[i] = e
+	}
+	return out
 }
 
 // Conflict returns the error for change i of a batch that did not match; it
