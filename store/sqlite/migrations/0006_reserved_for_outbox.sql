@@ -1,0 +1,4 @@
+-- 0006: reserved. The domain-events branch adds migration 0006 (the store
+-- outbox) in parallel with the otel branch's 0007; this empty placeholder
+-- keeps the numbering without gaps on the otel branch alone, and is deleted
+-- when the two merge, that branch's 0006 taking its place.
