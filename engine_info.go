@@ -70,3 +70,8 @@ func (e *Engine) Ready(ctx context.Context) error {
 	}
 	return nil
 }
+
+// QueueDepth returns how many items of work (a task to begin, a step to
+// attempt) are ready and wait for a free worker, for a queue-depth gauge.
+// Steps waiting for a retry's delay are not counted.
+func (e *Engine) QueueDepth() int { return e.sched.queued() }

@@ -214,7 +214,12 @@ func TestStepSeesTaskMetadata(t *testing.T) {
 		task := submitAndWait(t, eng, tasker.SubmitRequest{Namespace: "test", Name: "two_steps",
 			Initiator: "api:checkout", SourceSystem: "web", Reason: "New order", Tags: []string{"vip", "eu"}})
 		want := tasker.TaskInfo{ID: task.ID, Namespace: "test", Name: "two_steps", Version: "1.0.0",
-			Initiator: "api:checkout", SourceSystem: "web", Reason: "New order", Tags: []string{"vip", "eu"}}
+			Initiator: "api:checkout", SourceSystem: "web", Reason: "New order", Tags: []string{"vip", "eu"},
+			Submitted: task.CreatedAt}
+		if !got.Submitted.Equal(want.Submitted) {
+			t.Errorf("Task().Submitted = %v, want the task's CreatedAt %v", got.Submitted, want.Submitted)
+		}
+		got.Submitted = want.Submitted
 		if !equalJSON(got, want) {
 			t.Errorf("Task() = %+v, want %+v", got, want)
 		}

@@ -20,10 +20,20 @@ func (e *Engine) recover(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("tasker: recover: %w", err)
 	}
+	n := 0
 	for _, rec := range recs {
-		if _, err := e.adopt(ctx, rec.ID); err != nil {
+		driven, err := e.adopt(ctx, rec.ID)
+		if err != nil {
 			return fmt.Errorf("tasker: recover task %s: %w", rec.ID, err)
 		}
+		if driven {
+			n++
+			e.cfg.Logger.Debug("tasker: task recovered", zap.String("task", rec.ID),
+				zap.String("template", templateKey(rec)), zap.String("state", rec.State))
+		}
+	}
+	if len(recs) > 0 {
+		e.cfg.Logger.Info("tasker: recovered unfinished tasks", zap.Int("found", len(recs)), zap.Int("driven", n))
 	}
 	return nil
 }

@@ -32,7 +32,8 @@ type scheduler struct {
 	staleEvery  time.Duration    // how often staleness is checked
 	clock       func() time.Time // the staleness check's clock
 
-	retryDelay func(time.Duration) time.Duration // Config.RetryDelay; nil: none
+	retryDelay func(time.Duration) time.Duration                                       // Config.RetryDelay; nil: none
+	onAttempt  func(context.Context, *StepContext) (context.Context, func(AttemptEnd)) // Config.Attempt; nil: none
 
 	handlerCtx context.Context // parent of every handler's context
 	cancel     context.CancelCauseFunc
@@ -74,7 +75,7 @@ type timer struct{ t *time.Timer }
 func newScheduler(st store.Store, log *zap.Logger, h *registry, cfg Config) *scheduler {
 	s := &scheduler{
 		st: st, log: log, handlers: h, workers: cfg.Workers, stepTimeout: cfg.StepTimeout,
-		staleEvery: cfg.StalenessInterval, clock: cfg.Clock, retryDelay: cfg.RetryDelay,
+		staleEvery: cfg.StalenessInterval, clock: cfg.Clock, retryDelay: cfg.RetryDelay, onAttempt: cfg.Attempt,
 		runs:    make(map[string]*run),
 		waiters: make(map[string]waiter),
 		timers:  make(map[*timer]struct{}),
@@ -300,6 +301,13 @@ func (s *scheduler) push(items ...work) {
 	}
 }
 
+// queued returns how many items of work wait for a worker.
+func (s *scheduler) queued() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.queue) - s.head
+}
+
 // next blocks until work is queued, or returns false once stopping.
 func (s *scheduler) next() (work, bool) {
 	s.mu.Lock()
@@ -377,15 +385,25 @@ func (wk *worker) attempt(w work) []work {
 		timeout = s.stepTimeout
 	}
 	sc := &StepContext{run: r, spec: spec, attempt: claim.Attempt, sched: s, started: claim.At}
-	out := invoke(r.ctx, s.handlers.lookup(spec.Callable), sc, timeout, func(out outcome) {
+	ctx, end := r.ctx, (func(AttemptEnd))(nil)
+	if s.onAttempt != nil {
+		ctx, end = s.onAttempt(ctx, sc)
+	}
+	out := invoke(ctx, s.handlers.lookup(spec.Callable), sc, timeout, func(out outcome) {
 		out.payloads, out.outbox = sc.eventPayloads(), s.domain.ob != nil
 		// The handler called runtime.Goexit: this goroutine ends once its
 		// deferred calls return. Record the outcome here and start a
 		// replacement, counted before this worker's wg.Done.
+		if end != nil {
+			end(attemptEnd(out))
+		}
 		s.push(s.carryOutcome(r, r.outcome(i, claim, out, time.Now(), wk.buf), claim.At)...)
 		s.wg.Add(1)
 		go s.work()
 	})
+	if end != nil {
+		end(attemptEnd(out))
+	}
 	switch {
 	case out.interrupted:
 		return nil // left in progress, for recovery
@@ -499,6 +517,9 @@ func permanent(err error) bool {
 // in the queue (a timer of zero would race the work the worker goes on
 // with).
 func (s *scheduler) retry(r *run, i int, d time.Duration) {
+	if ce := s.log.Check(zap.DebugLevel, "tasker: step retry scheduled"); ce != nil {
+		ce.Write(zap.String("task", r.id), zap.String("step", r.spec(i).Name), zap.Duration("in", d))
+	}
 	requeue := func() { s.push(r.requeue(i)...) }
 	if s.retryDelay != nil {
 		if d = s.retryDelay(d); d <= 0 {

@@ -123,6 +123,10 @@ type TaskInfo struct {
 	Initiator, SourceSystem      string
 	Reason                       string
 	Tags                         []string
+	Submitted                    time.Time // when the task was submitted
+	// Trace is the trace context stored with the task at its submission
+	// (Config.CaptureContext); nil when none.
+	Trace map[string]string
 }
 
 // Task returns the step's task's identity and metadata (initiator, source
@@ -133,7 +137,8 @@ func (c *StepContext) Task() TaskInfo {
 	}
 	t := c.run.info
 	return TaskInfo{ID: t.ID, Namespace: t.Namespace, Name: t.Name, Version: t.Version, Initiator: t.Initiator,
-		SourceSystem: t.SourceSystem, Reason: t.Reason, Tags: slices.Clone(t.Tags)}
+		SourceSystem: t.SourceSystem, Reason: t.Reason, Tags: slices.Clone(t.Tags), Submitted: t.CreatedAt,
+		Trace: maps.Clone(t.Trace)}
 }
 
 // TaskID returns the ID of the step's task ("" for a zero StepContext).

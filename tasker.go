@@ -66,6 +66,44 @@ type Config struct {
 	// taskertest makes retries instant with it; it does not touch step
 	// timeouts, task deadlines or the backoff of failed store writes.
 	RetryDelay func(time.Duration) time.Duration
+	// CaptureContext, when set, is called by Submit with its ctx, before
+	// the task is stored; what it returns is stored with the task
+	// (store.Task.Trace) and comes back in every attempt's
+	// StepContext.Task().Trace, after a restart too. Package taskerotel
+	// sets it to inject the submitter's trace context. Nil stores none.
+	CaptureContext func(ctx context.Context) map[string]string
+	// Attempt, when set, wraps every attempt of a step: it is called as the
+	// attempt begins, on the worker's goroutine, with the context its
+	// handler would get and the attempt's StepContext; the context it
+	// returns is the one the handler gets (the step's timeout applies on
+	// top of it), and end, when not nil, is called exactly once with what
+	// the attempt came to, once the engine has classified it (a panic,
+	// a timeout, a result that breaks its schema included), before it is
+	// recorded. Package taskerotel sets it to start a span per attempt.
+	// Nil, the default, costs the attempt nothing.
+	Attempt func(ctx context.Context, step *StepContext) (handlerCtx context.Context, end func(AttemptEnd))
+}
+
+// AttemptEnd is what one attempt of a step came to, as the engine
+// classified it, for a Config.Attempt hook.
+type AttemptEnd struct {
+	// Error is the attempt's failure, as it is recorded; nil when the
+	// attempt succeeded, or when it records no failure (the flags below).
+	Error *Failure
+	// Interrupted reports that the engine stopped under the attempt: it
+	// stays in progress in the store, for the next engine to resume.
+	Interrupted bool
+	// Cancelled reports that the attempt's task was cancelled under it.
+	Cancelled bool
+	// Parked reports that the attempt waits for the sub-task it started
+	// (ErrSubtaskPending): the step completes when the sub-task ends.
+	Parked bool
+}
+
+// attemptEnd is the AttemptEnd of outcome out.
+func attemptEnd(out outcome) AttemptEnd {
+	return AttemptEnd{Error: failureView(out.fail), Interrupted: out.interrupted, Cancelled: out.cancelled,
+		Parked: out.parked}
 }
 
 func (c *Config) withDefaults() (Config, error) {
@@ -327,6 +365,9 @@ func (e *Engine) submit(ctx context.Context, req SubmitRequest) (id string, crea
 		return "", false, err
 	}
 	task, steps := newTaskRecords(t, req, input, time.Now())
+	if e.cfg.CaptureContext != nil {
+		task.Trace = e.cfg.CaptureContext(ctx)
+	}
 	if id, created, err = e.st.CreateTask(ctx, task, steps); err != nil {
 		if !e.stored(ctx, task.ID) {
 			return "", false, fmt.Errorf("tasker: submit %s: %w", t, err)

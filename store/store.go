@@ -54,6 +54,11 @@ type Task struct {
 	CreatedAt      time.Time
 	UpdatedAt      time.Time
 	Deadline       time.Time // zero when the task has none
+	// Trace is the trace context of the submission, as the engine's
+	// Config.CaptureContext returned it (W3C traceparent and tracestate,
+	// say), stored with the task so that its steps continue the
+	// submitter's trace after a restart; nil when none.
+	Trace map[string]string
 }
 
 // Step is a stored step of a task.

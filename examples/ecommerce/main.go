@@ -38,7 +38,13 @@ import (
 	"github.com/gotasker/tasker/internal/orders"
 	"github.com/gotasker/tasker/store/sqlite"
 	"github.com/gotasker/tasker/taskerhttp"
+	"github.com/gotasker/tasker/taskerotel"
 	"github.com/gotasker/tasker/taskerui"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
+	"go.opentelemetry.io/otel/propagation"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 )
 
 // shutdownTimeout bounds each stage of a graceful shutdown: draining the
@@ -78,12 +84,23 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		*dbPath = filepath.Join(dir, "tasker.db")
 	}
 
-	st, err := sqlite.Open(*dbPath, nil)
+	var tel *taskerotel.Telemetry // -serve: metrics at /metrics
+	var metrics http.Handler
+	var stOpts sqlite.Options
+	if *addr != "" {
+		var err error
+		if tel, metrics, err = newTelemetry(); err != nil {
+			return err
+		}
+		defer tel.Close()
+		stOpts.OnCommit = tel.ObserveCommit
+	}
+	st, err := sqlite.Open(*dbPath, &stOpts)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	eng, err := startEngine(ctx, st, orders.Handlers{PaymentLatency: *payLatency, InventoryLatency: *invLatency})
+	eng, err := startEngine(ctx, st, orders.Handlers{PaymentLatency: *payLatency, InventoryLatency: *invLatency}, tel)
 	if err != nil {
 		return err
 	}
@@ -93,7 +110,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		eng.Stop(stopCtx)
 	}()
 	if *addr != "" {
-		return serve(ctx, *addr, eng, *dbPath, out)
+		return serve(ctx, *addr, eng, *dbPath, metrics, out)
 	}
 
 	return runOnce(ctx, eng, *token, *empty, *dbPath, out)
@@ -132,18 +149,47 @@ func runOnce(ctx context.Context, eng *tasker.Engine, token string, empty bool, 
 	return nil
 }
 
-// startEngine starts an engine on st with the guide's template and h.
-func startEngine(ctx context.Context, st *sqlite.Store, h orders.Handlers) (*tasker.Engine, error) {
-	eng, err := orders.NewEngine(st, nil, h)
+// startEngine starts an engine on st with the guide's template and h,
+// instrumented by tel unless it is nil.
+func startEngine(ctx context.Context, st *sqlite.Store, h orders.Handlers, tel *taskerotel.Telemetry) (*tasker.Engine, error) {
+	var cfg *tasker.Config
+	if tel != nil {
+		cfg = tel.Configure(nil)
+	}
+	eng, err := orders.NewEngine(st, cfg, h)
 	if err != nil {
 		return nil, err
+	}
+	if tel != nil {
+		if err := tel.Observe(eng); err != nil {
+			return nil, err
+		}
 	}
 	return eng, eng.Start(ctx)
 }
 
-// serve serves eng's REST API, and the page at /ui/, on addr until ctx
-// ends, then drains the server; the caller stops the engine after.
-func serve(ctx context.Context, addr string, eng *tasker.Engine, dbPath string, out io.Writer) error {
+// newTelemetry returns the engine's instrumentation, its metrics read by
+// OpenTelemetry's Prometheus exporter into a registry of their own, and
+// the handler that serves that registry's scrape. Traces go to the global
+// tracer provider (a no-op unless the program sets one).
+func newTelemetry() (*taskerotel.Telemetry, http.Handler, error) {
+	reg := prometheus.NewRegistry()
+	exp, err := otelprom.New(otelprom.WithRegisterer(reg))
+	if err != nil {
+		return nil, nil, err
+	}
+	tel, err := taskerotel.New(taskerotel.Options{MeterProvider: sdkmetric.NewMeterProvider(sdkmetric.WithReader(exp)),
+		Propagator: propagation.TraceContext{}})
+	if err != nil {
+		return nil, nil, err
+	}
+	return tel, promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), nil
+}
+
+// serve serves eng's REST API, the page at /ui/ and the Prometheus scrape
+// of metrics at /metrics, on addr until ctx ends, then drains the server;
+// the caller stops the engine after.
+func serve(ctx context.Context, addr string, eng *tasker.Engine, dbPath string, metrics http.Handler, out io.Writer) error {
 	api, err := taskerhttp.New(eng, nil)
 	if err != nil {
 		return err
@@ -156,6 +202,7 @@ func serve(ctx context.Context, addr string, eng *tasker.Engine, dbPath string, 
 	mux.Handle("/api/", api)
 	mux.Handle("/v1/", api)
 	mux.Handle("/ui/", http.StripPrefix("/ui", ui))
+	mux.Handle("/metrics", metrics)
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
@@ -163,7 +210,7 @@ func serve(ctx context.Context, addr string, eng *tasker.Engine, dbPath string, 
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
-	fmt.Fprintf(out, "serving http://%s/api/v1 (tasks in %s), the page at http://%[1]s/ui/; stop with Ctrl-C\n", ln.Addr(), dbPath)
+	fmt.Fprintf(out, "serving http://%s/api/v1 (tasks in %s), the page at http://%[1]s/ui/, metrics at http://%[1]s/metrics; stop with Ctrl-C\n", ln.Addr(), dbPath)
 	select {
 	case err := <-served:
 		return err

@@ -117,6 +117,29 @@ func (s *server) checkPage(t *testing.T) {
 	}
 }
 
+// checkMetrics checks that /metrics serves the Prometheus scrape, with the
+// steps of the task that completed counted.
+func (s *server) checkMetrics(t *testing.T) {
+	t.Helper()
+	resp, err := http.Get(strings.TrimSuffix(s.url, "/api/v1") + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /metrics = %d (%v), want 200", resp.StatusCode, err)
+	}
+	for _, want := range []string{
+		`tasker_steps_completed_total{otel_scope_name="github.com/gotasker/tasker/taskerotel"`,
+		`tasker_step="process_payment"`, "tasker_sqlite_commit_batch_size_bucket", "tasker_queue_depth",
+	} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("GET /metrics lacks %s:\n%s", want, b)
+		}
+	}
+}
+
 // stop sends SIGTERM and waits for a clean exit.
 func (s *server) stop(t *testing.T) {
 	t.Helper()
@@ -139,6 +162,7 @@ func TestServeRunsTheGuideCurlAndShutsDownWithNothingLost(t *testing.T) {
 		t.Fatalf("task has %d steps, want 5", len(task.Steps))
 	}
 	s.checkPage(t)
+	s.checkMetrics(t)
 	second := s.post(t) // still running when the signal comes
 	s.stop(t)
 

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"database/sql"
 	"encoding/json"
+	"fmt"
 	"time"
 
 	"github.com/gotasker/tasker/store"
@@ -48,6 +49,25 @@ func encodeTags(tags []string) (any, error) {
 	return string(b), err
 }
 
+func encodeTrace(trace map[string]string) (any, error) {
+	if len(trace) == 0 {
+		return nil, nil
+	}
+	b, err := json.Marshal(trace)
+	return string(b), err
+}
+
+func decodeTrace(s sql.NullString) (map[string]string, error) {
+	if !s.Valid {
+		return nil, nil
+	}
+	var trace map[string]string
+	if err := json.Unmarshal([]byte(s.String), &trace); err != nil {
+		return nil, fmt.Errorf("decode trace: %w", err)
+	}
+	return trace, nil
+}
+
 func decodeTags(s sql.NullString) ([]string, error) {
 	if !s.Valid {
 		return nil, nil
@@ -81,22 +101,25 @@ type scanner interface{ Scan(dest ...any) error }
 
 // taskColumns are the columns scanTask reads, in order.
 const taskColumns = `id, namespace, name, version, state, initiator, source_system,
-	reason, tags, context, idempotency_key, created_at, updated_at, deadline`
+	reason, tags, context, idempotency_key, created_at, updated_at, deadline, trace`
 
 func scanTask(sc scanner) (store.Task, error) {
 	var (
 		t                store.Task
-		tags, key        sql.NullString
+		tags, key, trace sql.NullString
 		input            []byte
 		created, updated sql.NullInt64
 		deadline         sql.NullInt64
 	)
 	err := sc.Scan(&t.ID, &t.Namespace, &t.Name, &t.Version, &t.State, &t.Initiator,
-		&t.SourceSystem, &t.Reason, &tags, &input, &key, &created, &updated, &deadline)
+		&t.SourceSystem, &t.Reason, &tags, &input, &key, &created, &updated, &deadline, &trace)
 	if err != nil {
 		return store.Task{}, err
 	}
 	if t.Tags, err = decodeTags(tags); err != nil {
+		return store.Task{}, err
+	}
+	if t.Trace, err = decodeTrace(trace); err != nil {
 		return store.Task{}, err
 	}
 	t.Context, t.IdempotencyKey = input, key.String

@@ -52,6 +52,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/gotasker/tasker/store"
 
@@ -75,6 +76,13 @@ type Options struct {
 	// consistent. "FULL" also survives power loss, at the cost of an fsync
 	// on every commit (group commit shares it among concurrent writers).
 	Synchronous string
+	// OnCommit, when set, is called by the store's writer after each
+	// transaction it commits (or fails to), with how many write requests
+	// (CreateTask and Apply calls) the transaction held and how long it
+	// took, for metrics of group commit such as package taskerotel's. It
+	// runs on the writer goroutine: it must be quick and must not call the
+	// store. Nil, the default, measures nothing.
+	OnCommit func(requests int, took time.Duration)
 }
 
 // withDefaults returns a copy of o with every zero field set to its
@@ -144,7 +152,7 @@ func (s *Store) open(path string, o Options) error {
 	if err != nil {
 		return err
 	}
-	if s.w, err = newWriter(conn); err != nil {
+	if s.w, err = newWriter(conn, o.OnCommit); err != nil {
 		conn.Close()
 		return err
 	}

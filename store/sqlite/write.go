@@ -16,8 +16,8 @@ import (
 const (
 	taskByKeySQL  = `SELECT id FROM tasks WHERE namespace = ? AND name = ? AND idempotency_key = ?`
 	insertTaskSQL = `INSERT INTO tasks (id, namespace, name, version, state, initiator,
-		source_system, reason, tags, context, idempotency_key, created_at, updated_at, deadline)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+		source_system, reason, tags, context, idempotency_key, created_at, updated_at, deadline, trace)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	insertStepSQL = `INSERT INTO steps (task_id, name, position, state, attempts, result,
 		error, next_attempt_at, updated_at, checkpoint) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	createStepSQL = `INSERT INTO steps (task_id, name, position, state, attempts, result,
@@ -177,9 +177,13 @@ func (ws *writeStmts) createTask(t store.Task, steps []store.Step) (id string, c
 	if err != nil {
 		return "", false, err
 	}
+	trace, err := encodeTrace(t.Trace)
+	if err != nil {
+		return "", false, err
+	}
 	_, err = ws.insertTask.run(t.ID, t.Namespace, t.Name, t.Version, t.State,
 		t.Initiator, t.SourceSystem, t.Reason, tags, blob(t.Context), nullString(t.IdempotencyKey),
-		nanos(t.CreatedAt), nanos(t.UpdatedAt), nanos(t.Deadline))
+		nanos(t.CreatedAt), nanos(t.UpdatedAt), nanos(t.Deadline), trace)
 	if isUnique(err) {
 		return "", false, fmt.Errorf("task %q already exists: %w", t.ID, store.ErrConflict)
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"runtime"
 	"sync/atomic"
+	"time"
 
 	"github.com/gotasker/tasker/store"
 	sqlite3 "modernc.org/sqlite/lib"
@@ -37,18 +38,21 @@ type writer struct {
 	// commits and requests count transactions and the requests they held;
 	// benchmarks report their ratio.
 	commits, requests atomic.Int64
+	// onCommit is Options.OnCommit; nil when not set.
+	onCommit func(requests int, took time.Duration)
 	// waiting counts callers waiting for the writer to take their request.
 	waiting atomic.Int64
 }
 
 // newWriter starts the writer goroutine on conn, once it has prepared its
 // statements; close stops it.
-func newWriter(conn *sql.Conn) (*writer, error) {
+func newWriter(conn *sql.Conn, onCommit func(int, time.Duration)) (*writer, error) {
 	w := &writer{
-		conn: conn,
-		reqs: make(chan *request),
-		quit: make(chan struct{}),
-		done: make(chan struct{}),
+		conn:     conn,
+		onCommit: onCommit,
+		reqs:     make(chan *request),
+		quit:     make(chan struct{}),
+		done:     make(chan struct{}),
 	}
 	started := make(chan error, 1)
 	go w.run(started)
@@ -120,9 +124,16 @@ func (w *writer) serve() {
 		select {
 		case r := <-w.reqs:
 			batch = w.drain(append(batch[:0], r))
+			var began time.Time
+			if w.onCommit != nil {
+				began = time.Now()
+			}
 			errs := w.commit(batch)
 			w.commits.Add(1)
 			w.requests.Add(int64(len(batch)))
+			if w.onCommit != nil {
+				w.onCommit(len(batch), time.Since(began))
+			}
 			for i, r := range batch {
 				r.done <- errs[i]
 				batch[i] = nil

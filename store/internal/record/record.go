@@ -7,6 +7,7 @@ package record
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"time"
@@ -179,6 +180,10 @@ func CloneTask(t store.Task) store.Task {
 		t.Tags = nil
 	}
 	t.Context = cloneBytes(t.Context)
+	t.Trace = maps.Clone(t.Trace)
+	if len(t.Trace) == 0 {
+		t.Trace = nil
+	}
 	t.CreatedAt = UTC(t.CreatedAt)
 	t.UpdatedAt = UTC(t.UpdatedAt)
 	t.Deadline = UTC(t.Deadline)
