@@ -98,28 +98,13 @@ func eventEngine(t *testing.T, st store.Store, cfg *tasker.Config, handlers map[
 	if cfg == nil {
 		cfg = &tasker.Config{Workers: 4}
 	}
-	eng, err := tasker.New(st, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for name, h := range handlers {
-		if err := eng.Register(name, h); err != nil {
-			t.Fatal(err)
+	return startPrepared(t, st, cfg, handlers, func(eng *tasker.Engine) {
+		for name, p := range pubs {
+			if err := eng.RegisterPublisher(name, p); err != nil {
+				t.Fatal(err)
+			}
 		}
-	}
-	for name, p := range pubs {
-		if err := eng.RegisterPublisher(name, p); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := eng.AddTemplates(tmpls...); err != nil {
-		t.Fatal(err)
-	}
-	if err := eng.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { stopEngine(t, eng) })
-	return eng
+	}, tmpls...)
 }
 
 func stopEngine(t *testing.T, eng *tasker.Engine) {

@@ -58,6 +58,14 @@ func startEngine(t testing.TB, st store.Store, handlers map[string]tasker.StepHa
 // startEngineWith is startEngine with the engine's configuration.
 func startEngineWith(t testing.TB, st store.Store, cfg *tasker.Config, handlers map[string]tasker.StepHandler, tmpls ...*tasker.Template) *tasker.Engine {
 	t.Helper()
+	return startPrepared(t, st, cfg, handlers, nil, tmpls...)
+}
+
+// startPrepared is startEngineWith, with prepare (when not nil) called on
+// the engine before its templates are added, to register more.
+func startPrepared(t testing.TB, st store.Store, cfg *tasker.Config, handlers map[string]tasker.StepHandler,
+	prepare func(*tasker.Engine), tmpls ...*tasker.Template) *tasker.Engine {
+	t.Helper()
 	eng, err := tasker.New(st, cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -66,6 +74,9 @@ func startEngineWith(t testing.TB, st store.Store, cfg *tasker.Config, handlers 
 		if err := eng.Register(name, h); err != nil {
 			t.Fatal(err)
 		}
+	}
+	if prepare != nil {
+		prepare(eng)
 	}
 	if err := eng.AddTemplates(tmpls...); err != nil {
 		t.Fatal(err)

@@ -74,23 +74,7 @@ func TestSpanTree(t *testing.T) {
 	r.stop(t)
 	spans := r.spans.GetSpans()
 
-	tasks := byName(spans, taskerotel.TaskSpan+" shop/order")
-	if len(tasks) != 1 {
-		t.Fatalf("%d task spans, want 1: %v", len(tasks), spans)
-	}
-	task := tasks[0]
-	if task.Parent.SpanID() != submitter.SpanID() || task.SpanContext.TraceID() != submitter.TraceID() {
-		t.Errorf("task span's parent = %v, want the submitter's span %v", task.Parent, submitter)
-	}
-	ta := attrs(task)
-	if ta[taskerotel.AttrTaskID].AsString() != id || ta[taskerotel.AttrNamespace].AsString() != "shop" ||
-		ta[taskerotel.AttrTemplate].AsString() != "order" || ta[taskerotel.AttrVersion].AsString() != "1.2.0" ||
-		ta[taskerotel.AttrState].AsString() != string(tasker.TaskFailed) {
-		t.Errorf("task span attributes = %v", task.Attributes)
-	}
-	if task.Status.Code != codes.Error {
-		t.Errorf("task span status = %v, want error", task.Status)
-	}
+	task := checkTaskSpan(t, spans, id, submitter)
 
 	charges := byName(spans, taskerotel.StepSpan+" charge")
 	ships := byName(spans, taskerotel.StepSpan+" ship")
@@ -116,6 +100,31 @@ func TestSpanTree(t *testing.T) {
 			t.Errorf("attempt %d: the handler's ctx carries span %v, want its attempt's %v", i+1, got.SpanID(), s.SpanContext.SpanID())
 		}
 	}
+}
+
+// checkTaskSpan checks that spans hold one task span, for task id, a child
+// of the submitter's span, failed, with the task's attributes; and returns
+// it.
+func checkTaskSpan(t *testing.T, spans tracetest.SpanStubs, id string, submitter trace.SpanContext) tracetest.SpanStub {
+	t.Helper()
+	tasks := byName(spans, taskerotel.TaskSpan+" shop/order")
+	if len(tasks) != 1 {
+		t.Fatalf("%d task spans, want 1: %v", len(tasks), spans)
+	}
+	task := tasks[0]
+	if task.Parent.SpanID() != submitter.SpanID() || task.SpanContext.TraceID() != submitter.TraceID() {
+		t.Errorf("task span's parent = %v, want the submitter's span %v", task.Parent, submitter)
+	}
+	ta := attrs(task)
+	if ta[taskerotel.AttrTaskID].AsString() != id || ta[taskerotel.AttrNamespace].AsString() != "shop" ||
+		ta[taskerotel.AttrTemplate].AsString() != "order" || ta[taskerotel.AttrVersion].AsString() != "1.2.0" ||
+		ta[taskerotel.AttrState].AsString() != string(tasker.TaskFailed) {
+		t.Errorf("task span attributes = %v", task.Attributes)
+	}
+	if task.Status.Code != codes.Error {
+		t.Errorf("task span status = %v, want error", task.Status)
+	}
+	return task
 }
 
 // checkAttempt checks an attempt span's step, attempt, status and error

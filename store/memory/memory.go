@@ -222,13 +222,9 @@ func (s *Store) Apply(ctx context.Context, changes []store.Change) error {
 	if len(cs) == 0 {
 		return nil
 	}
-	entries := entBuf[:0]
-	for i, c := range cs {
-		e := s.tasks[c.TaskID]
-		if e == nil {
-			return fmt.Errorf("memory: apply: %w", record.Conflict(i, c, "unknown task"))
-		}
-		entries = append(entries, e)
+	entries, err := s.entriesOf(cs, entBuf[:0])
+	if err != nil {
+		return err
 	}
 	locked := lockAll(entries)
 	defer unlockAll(locked)
@@ -263,6 +259,19 @@ func (s *Store) Apply(ctx context.Context, changes []store.Change) error {
 		}
 	}
 	return nil
+}
+
+// entriesOf appends to buf the entry of each change's task. Called with
+// s.mu held.
+func (s *Store) entriesOf(cs []store.Change, buf []*entry) ([]*entry, error) {
+	for i, c := range cs {
+		e := s.tasks[c.TaskID]
+		if e == nil {
+			return nil, fmt.Errorf("memory: apply: %w", record.Conflict(i, c, "unknown task"))
+		}
+		buf = append(buf, e)
+	}
+	return buf, nil
 }
 
 // lockAll locks the distinct entries, in a fixed order so that batches
