@@ -4,11 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -568,4 +572,70 @@ func TestDomainEventsFollowTheRecordedOutcome(t *testing.T) {
 	if want := []string{"routed/success", "route_failed/permanent_failure"}; !slices.Equal(got, want) {
 		t.Errorf("events %v, want %v", got, want)
 	}
+}
+
+// domainKillEnv tells a child process of TestDomainEventsDeliveredAfterSIGKILL
+// its SQLite file.
+const domainKillEnv = "TASKER_DOMAIN_KILL_CHILD"
+
+// TestDomainEventsDeliveredAfterSIGKILL: a durable event whose delivery was
+// under way when its process was killed (SIGKILL: nothing acknowledged) is
+// delivered by the next engine on the file: at least once across a crash.
+func TestDomainEventsDeliveredAfterSIGKILL(t *testing.T) {
+	handlers := map[string]tasker.StepHandler{"ev.charge": result(map[string]string{"order_id": "o-9"}), "ev.ship": result(nil)}
+	if path := os.Getenv(domainKillEnv); path != "" {
+		domainKillChild(t, path, handlers)
+		return
+	}
+	path := filepath.Join(t.TempDir(), "tasker.db")
+	cmd := exec.Command(os.Args[0], "-test.run=^TestDomainEventsDeliveredAfterSIGKILL$", "-test.count=1")
+	cmd.Env = append(os.Environ(), domainKillEnv+"="+path, "GORACE="+os.Getenv("GORACE")+" atexit_sleep_ms=0")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var taskID string
+	if _, err := fmt.Fscanf(stdout, "delivering %s\n", &taskID); err != nil {
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatalf("the child said nothing: %v", err)
+	}
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+
+	st, err := sqlite.Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	rec := newRecorder(0)
+	eng := eventEngine(t, st, nil, handlers, map[string]tasker.Publisher{"rec": rec}, mustParse(t, paidYAML))
+	got := receiveN(t, rec.calls, 1)[0]
+	stopEngine(t, eng)
+	if got.TaskID != taskID || string(got.Payload) != `{"order_id":"o-9"}` {
+		t.Errorf("delivered %+v, want the killed process's event of task %s", got, taskID)
+	}
+}
+
+// domainKillChild runs a task whose durable event's delivery blocks, tells
+// its parent, and waits to be killed.
+func domainKillChild(t *testing.T, path string, handlers map[string]tasker.StepHandler) {
+	st, err := sqlite.Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	delivering := make(chan string, 1)
+	stuck := tasker.PublisherFunc(func(ctx context.Context, e tasker.PublishedEvent) error {
+		delivering <- e.TaskID
+		select {} // never acknowledged: the parent kills this process
+	})
+	eng := eventEngine(t, st, nil, handlers, map[string]tasker.Publisher{"rec": stuck}, mustParse(t, paidYAML))
+	if _, err := eng.Submit(context.Background(), tasker.SubmitRequest{Namespace: "ev", Name: "pay"}); err != nil {
+		t.Fatal(err)
+	}
+	fmt.Printf("delivering %s\n", <-delivering)
+	select {}
 }
