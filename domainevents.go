@@ -353,8 +353,6 @@ func (d *domainEvents) deliver(ctx context.Context, e PublishedEvent) error {
 	return nil
 }
 
-var errNoPublisher = errors.New("tasker: no publisher registered under that name")
-
 // written carries out b, an outcome's events, once its change is durable:
 // it logs the rejected ones, delivers the fast ones and wakes the
 // dispatcher for the durable ones.

@@ -45,15 +45,6 @@ func Decide(steps ...string) Decision {
 // steps that depend on it.
 func NoBranches() Decision { return Decision{DecisionOutcome{Type: "no_branches"}} }
 
-// CodeDecisionInvalid is the failure code of a decision step whose result
-// is not a valid decision for its template: no outcome, a step that does not
-// depend on it, or too many steps.
-const CodeDecisionInvalid = "DECISION_INVALID"
-
-// CodeBatchInvalid is the failure code of a batchable step whose result is
-// not a valid list of batches.
-const CodeBatchInvalid = "BATCH_INVALID"
-
 // presence says whether a step of a task exists in the store yet.
 type presence uint8
 

@@ -72,6 +72,10 @@ var (
 	// the step's timeout expires.
 	ErrStepTimeout = errors.New("tasker: step timed out")
 
+	// errNoPublisher reports a domain event whose publisher is not
+	// registered.
+	errNoPublisher = errors.New("tasker: no publisher registered under that name")
+
 	// errTaskEnded is the cancellation cause of a handler's context still
 	// running when its task ended.
 	errTaskEnded = errors.New("tasker: task ended")
@@ -87,7 +91,14 @@ const (
 	CodeTaskDeadline  = "TASK_DEADLINE"   // the task's deadline passed, or passed before the step ran
 	CodeResultSchema  = "RESULT_SCHEMA"   // the result broke the step's result_schema
 	CodeStale         = "STALE"           // the task went stale by its lifecycle; on its steps cut short and its end
-	CodeUnknownMethod = "UNKNOWN_METHOD"  // a Methods handler has no handler for the step's method
+	// CodeDecisionInvalid: a decision step's result is no valid decision
+	// for its template (no outcome, a step that does not depend on it, too
+	// many steps).
+	CodeDecisionInvalid = "DECISION_INVALID"
+	// CodeBatchInvalid: a batchable step's result is no valid list of
+	// batches.
+	CodeBatchInvalid  = "BATCH_INVALID"
+	CodeUnknownMethod = "UNKNOWN_METHOD" // a Methods handler has no handler for the step's method
 	// CodeInterrupted is the code of an attempt that was in progress when
 	// its engine stopped or died; recovery counts it as a retryable failure.
 	CodeInterrupted = "INTERRUPTED"
