@@ -390,17 +390,21 @@ func (wk *worker) attempt(w work) []work {
 		ctx, end = s.onAttempt(ctx, sc)
 	}
 	out := invoke(ctx, s.handlers.lookup(spec.Callable), sc, timeout, func(out outcome) {
-		out.payloads, out.outbox = sc.eventPayloads(), s.domain.ob != nil
 		// The handler called runtime.Goexit: this goroutine ends once its
 		// deferred calls return. Record the outcome here and start a
 		// replacement, counted before this worker's wg.Done.
-		if end != nil {
-			end(attemptEnd(out))
-		}
-		s.push(s.carryOutcome(r, r.outcome(i, claim, out, time.Now(), wk.buf), claim.At)...)
+		s.push(wk.record(sc, claim, out, end)...)
 		s.wg.Add(1)
 		go s.work()
 	})
+	return wk.record(sc, claim, out, end)
+}
+
+// record carries out the outcome out of attempt claim of sc's step: the
+// instrumentation's end hears of it, and it is written and acted on, unless
+// the engine stopped under it or it waits for a sub-task.
+func (wk *worker) record(sc *StepContext, claim store.Change, out outcome, end func(AttemptEnd)) []work {
+	s, r, i := wk.s, sc.run, sc.spec.index
 	if end != nil {
 		end(attemptEnd(out))
 	}
@@ -410,7 +414,7 @@ func (wk *worker) attempt(w work) []work {
 	case out.parked:
 		return s.carry(r, r.park(i, claim))
 	}
-	if len(spec.events) > 0 {
+	if len(sc.spec.events) > 0 {
 		out.payloads, out.outbox = sc.eventPayloads(), s.domain.ob != nil
 	}
 	return s.carryOutcome(r, r.outcome(i, claim, out, time.Now(), wk.buf), claim.At)
