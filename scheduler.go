@@ -423,15 +423,23 @@ func (wk *worker) record(sc *StepContext, claim store.Change, out outcome, end f
 // saveCheckpoint durably writes checkpoint raw of attempt of step i of r,
 // for its handler.
 func (s *scheduler) saveCheckpoint(r *run, i, attempt int, raw json.RawMessage) error {
-	ch, ok := r.checkpointChange(i, attempt, raw, time.Now())
-	if !ok {
-		return fmt.Errorf("tasker: save checkpoint of %s: attempt %d is not running", r.spec(i).Name, attempt)
-	}
-	if err := s.apply([]store.Change{ch}); err != nil {
+	if err := s.note(r, i, attempt, raw, "checkpoint"); err != nil {
 		return fmt.Errorf("tasker: save checkpoint of %s: %w", r.spec(i).Name, err)
 	}
 	r.checkpointed(i, raw)
 	return nil
+}
+
+// note durably writes, in the audit trail of step i of r during attempt,
+// an in_progress → in_progress change with reason and, when not nil,
+// checkpoint raw: what a running attempt records without ending.
+func (s *scheduler) note(r *run, i, attempt int, raw json.RawMessage, reason string) error {
+	ch, ok := r.checkpointChange(i, attempt, raw, time.Now())
+	if !ok {
+		return fmt.Errorf("attempt %d is not running", attempt)
+	}
+	ch.Reason = reason
+	return s.apply([]store.Change{ch})
 }
 
 // carry carries out eff, the effects of an event on r: it writes eff's

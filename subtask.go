@@ -5,9 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
-
-	"github.com/gotasker/tasker/store"
 )
 
 // Subtask starts, once, a task of another template — of any namespace —
@@ -104,12 +101,7 @@ func (e *Engine) endedChild(ctx context.Context, c *StepContext, child *Task) (*
 // link records in the audit trail of step i of r, in attempt, that it
 // started sub-task child.
 func (s *scheduler) link(r *run, i, attempt int, child string) error {
-	ch, ok := r.checkpointChange(i, attempt, nil, time.Now())
-	if !ok {
-		return fmt.Errorf("tasker: sub-task of %s: attempt %d is not running", r.spec(i).Name, attempt)
-	}
-	ch.Reason = subtaskReason + child
-	if err := s.apply([]store.Change{ch}); err != nil {
+	if err := s.note(r, i, attempt, nil, subtaskReason+child); err != nil {
 		return fmt.Errorf("tasker: sub-task of %s: record the link: %w", r.spec(i).Name, err)
 	}
 	return nil
