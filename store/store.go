@@ -59,6 +59,9 @@ type Task struct {
 	// say), stored with the task so that its steps continue the
 	// submitter's trace after a restart; nil when none.
 	Trace map[string]string
+	// Owner is the engine holding the task's lease (see Leaser), as read;
+	// "" when none does or the store is not a Leaser. CreateTask ignores it.
+	Owner string
 }
 
 // Step is a stored step of a task.
@@ -161,6 +164,11 @@ type Change struct {
 	// ErrConflict and the batch is not applied. Only a Store that is an
 	// Outboxer keeps them; the engine gives none to another.
 	Outbox []OutboxEntry
+	// Lease, when not zero, fences the change (see Leaser): it applies only
+	// while the task's lease token is Lease, and otherwise the batch is not
+	// applied and Apply's error wraps ErrLeaseLost. A Store that is not a
+	// Leaser ignores it.
+	Lease int64
 }
 
 // OutboxEntry is a message to deliver once the change that carries it is
