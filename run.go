@@ -58,6 +58,7 @@ type run struct {
 	progress  time.Time // when a step last changed state (or the task was created or adopted)
 	cancelled *Action   // set when an operator cancelled the task
 	ended     bool      // the task's final state is decided
+	end       TaskState // that final state, once decided (r.state stays what is stored before it)
 	released  bool      // the engine stopped driving the task: done is closed
 
 	index       map[string]int            // batch workers' names → indexes; nil until the first
@@ -239,7 +240,7 @@ func (r *run) outcome(i int, claim store.Change, out outcome, now time.Time, buf
 	case r.left == 1 && !r.batchFailed:
 		// The last step to settle, every other one stored: the task's end
 		// goes in the same write.
-		r.ended = true
+		r.ended, r.end = true, TaskComplete
 		r.inflight--
 		eff.writes = append(eff.writes, store.Change{TaskID: r.id, From: string(r.state), To: string(TaskComplete), At: now})
 		eff.ends, eff.settle = true, false
@@ -528,7 +529,7 @@ func (r *run) finish(now time.Time) effects {
 	default:
 		return none
 	}
-	r.ended = true
+	r.ended, r.end = true, to
 	var by Action
 	switch {
 	case to == TaskCancelled:
@@ -830,4 +831,32 @@ func (r *run) resume(now time.Time) resumption {
 		}
 	}
 	return res
+}
+
+// final returns the task as its run ended, from memory, for WaitOutcome:
+// the task as submitted in its final state, and its created steps with
+// their final states, results and failures. ok is false while the run has
+// not ended, or when the engine stopped driving it before its end.
+func (r *run) final() (rec store.Task, steps []store.Step, children []string, ok bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.released || r.err != nil || r.end == "" {
+		return rec, nil, nil, false
+	}
+	rec = *r.info
+	rec.State = string(r.end)
+	specs := r.specList()
+	steps = make([]store.Step, 0, len(r.steps))
+	children = make([]string, 0, len(r.steps))
+	for i := range r.steps {
+		st := &r.steps[i]
+		if st.presence != created {
+			continue
+		}
+		steps = append(steps, store.Step{TaskID: r.id, Name: specs[i].Name, Position: i,
+			State: string(st.state), Attempts: st.attempts, Result: st.result, Error: st.fail,
+			NextAttemptAt: st.nextAt, UpdatedAt: st.since, Checkpoint: st.checkpoint})
+		children = append(children, st.child)
+	}
+	return rec, steps, children, true
 }

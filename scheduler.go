@@ -47,6 +47,7 @@ type scheduler struct {
 	queue    []work // ready work, FIFO from head
 	head     int
 	runs     map[string]*run
+	recent   recentRuns        // the runs that ended last, for WaitOutcome
 	waiters  map[string]waiter // by sub-task ID: the parent step waiting for it
 	timers   map[*timer]struct{}
 	started  chan struct{} // closed by start
@@ -229,25 +230,30 @@ func (s *scheduler) lookup(id string) *run {
 	return s.runs[id]
 }
 
-// await waits until no run of this engine drives task id, and reports
-// whether one did. It returns ErrEngineStopped if the engine stops first,
-// and an error when the engine gave the task up.
-func (s *scheduler) await(ctx context.Context, id string) (bool, error) {
-	r := s.lookup(id)
+// await waits until no run of this engine drives task id, and returns the
+// run that did, or nil when none did. It returns ErrEngineStopped if the
+// engine stops first, and an error when the engine gave the task up.
+func (s *scheduler) await(ctx context.Context, id string) (*run, error) {
+	s.mu.Lock()
+	r := s.runs[id]
 	if r == nil {
-		return false, nil
+		r = s.recent.find(id)
+	}
+	s.mu.Unlock()
+	if r == nil {
+		return nil, nil
 	}
 	select {
 	case <-r.done:
 	case <-s.stopped:
-		return true, ErrEngineStopped
+		return r, ErrEngineStopped
 	case <-ctx.Done():
-		return true, ctx.Err()
+		return r, ctx.Err()
 	}
 	if err := r.abandoned(); err != nil {
-		return true, err
+		return r, err
 	}
-	return true, nil
+	return r, nil
 }
 
 // awaitEnding waits for the run of task id to finish writing its end, if
@@ -590,6 +596,9 @@ func (s *scheduler) release(r *run, err error) {
 	if s.runs[r.id] == r {
 		delete(s.runs, r.id)
 	}
+	if err == nil {
+		s.recent.add(r)
+	}
 	w, waited := s.waiters[r.id]
 	delete(s.waiters, r.id)
 	s.mu.Unlock()
@@ -656,3 +665,27 @@ func checkChange(ch store.Change) error {
 	}
 	return checkStep(ch.Step, StepState(ch.From), StepState(ch.To))
 }
+
+// recentRunCount is how many ended runs the scheduler keeps, so that a
+// WaitOutcome called just after its task ended still answers from memory.
+const recentRunCount = 256
+
+// recentRuns is a ring of the runs that ended last, by task ID.
+type recentRuns struct {
+	ring [recentRunCount]*run
+	next int
+	byID map[string]*run
+}
+
+func (rr *recentRuns) add(r *run) {
+	if rr.byID == nil {
+		rr.byID = make(map[string]*run, recentRunCount)
+	}
+	if old := rr.ring[rr.next]; old != nil && rr.byID[old.id] == old {
+		delete(rr.byID, old.id)
+	}
+	rr.ring[rr.next], rr.byID[r.id] = r, r
+	rr.next = (rr.next + 1) % recentRunCount
+}
+
+func (rr *recentRuns) find(id string) *run { return rr.byID[id] }

@@ -136,6 +136,20 @@ func notFound(id string, err error) error {
 // say) is driven from here on; one whose template is not loaded is an
 // error.
 func (e *Engine) Wait(ctx context.Context, id string) (*Task, error) {
+	return e.wait(ctx, id, false)
+}
+
+// WaitOutcome is Wait without the audit trail, for callers that want a
+// task's end and its steps' results but not its history: the Task it
+// returns has no Transitions, and no StartedAt or FinishedAt (the task's or
+// its steps'), so Trail is empty. When this engine drove the task to its
+// end, it answers from memory, without reading the store; otherwise it
+// reads the store as Get does.
+func (e *Engine) WaitOutcome(ctx context.Context, id string) (*Task, error) {
+	return e.wait(ctx, id, true)
+}
+
+func (e *Engine) wait(ctx context.Context, id string, brief bool) (*Task, error) {
 	select {
 	case <-e.sched.started:
 	case <-e.sched.stopped:
@@ -143,13 +157,22 @@ func (e *Engine) Wait(ctx context.Context, id string) (*Task, error) {
 		return nil, ctx.Err()
 	}
 	for {
-		if _, err := e.sched.await(ctx, id); err != nil {
+		r, err := e.sched.await(ctx, id)
+		if err != nil {
 			if errors.Is(err, ErrEngineStopped) || errors.Is(err, ctx.Err()) {
 				return nil, err
 			}
 			return nil, fmt.Errorf("tasker: task %s abandoned: %w", id, err)
 		}
+		if brief && r != nil {
+			if rec, steps, children, ok := r.final(); ok {
+				return briefView(rec, steps, children, r.tmpl), nil
+			}
+		}
 		t, err := e.Get(ctx, id)
+		if brief && t != nil {
+			t.brief()
+		}
 		if err != nil || t.State.Ended() {
 			return t, err
 		}
@@ -227,6 +250,31 @@ func taskView(rec store.Task, steps []store.Step, trail []store.Transition, tmpl
 		t.Steps = withNotCreated(t.Steps, index, tmpl)
 	}
 	return t
+}
+
+// briefView is taskView of a run's final state (run.final): no trail, each
+// step's sub-task from children, which parallels steps.
+func briefView(rec store.Task, steps []store.Step, children []string, tmpl *Template) *Task {
+	t := taskView(rec, steps, nil, tmpl)
+	for i, c := range children {
+		if c == "" {
+			continue // most steps start no sub-task
+		}
+		if s := t.Step(steps[i].Name); s != nil {
+			s.Subtask = c
+		}
+	}
+	return t
+}
+
+// brief drops what WaitOutcome does not report: the trails and the times
+// read off them.
+func (t *Task) brief() {
+	t.Transitions, t.StartedAt, t.FinishedAt = nil, time.Time{}, time.Time{}
+	for i := range t.Steps {
+		s := &t.Steps[i]
+		s.Transitions, s.StartedAt, s.FinishedAt = nil, time.Time{}, time.Time{}
+	}
 }
 
 // withNotCreated returns steps, the task's stored steps, with the template's

@@ -55,10 +55,13 @@ type Leaser interface {
 	AcquireTasks(ctx context.Context, owner string, states []string, limit int, ttl time.Duration) ([]Lease, error)
 
 	// RenewLeases extends until ttl from now every lease that owner holds
-	// (expired or not: a lease nobody took over is still its holder's), and
-	// returns them. A task that another engine acquired is no longer
-	// owner's, so it is not returned: its former owner must stop running it.
-	RenewLeases(ctx context.Context, owner string, ttl time.Duration) ([]Lease, error)
+	// on a task whose state is one of states (expired or not: a lease
+	// nobody took over is still its holder's), and returns them. A task
+	// that another engine acquired is no longer owner's, so it is not
+	// returned: its former owner must stop running it. Leases on tasks in
+	// other states (finished ones) are left to expire; they are never
+	// acquired while their task is in none of the states acquirers ask for.
+	RenewLeases(ctx context.Context, owner string, states []string, ttl time.Duration) ([]Lease, error)
 
 	// ReleaseTasks gives up the given leases, so that any engine may
 	// acquire those tasks at once. A lease whose token is no longer the

@@ -36,6 +36,7 @@ type runSpec struct {
 	inflight   int           // closed loop: tasks in flight; 0 means open loop (submitters)
 	duration   time.Duration // closed loop: how long to run; 0 means run tasks
 	body       string        // the steps' body: see bodyNames
+	wait       string        // "outcome" (Engine.WaitOutcome) or "full" (Engine.Wait)
 	sleep      time.Duration
 	timeout    time.Duration // bounds the whole run
 	cpuProfile string        // file for a CPU profile of the run; "" for none
@@ -127,7 +128,7 @@ func measure(ctx context.Context, eng *tasker.Engine, st store.Store, spec runSp
 		heap.stop()
 		return result{}, err
 	}
-	d := &driver{eng: eng, req: tasker.SubmitRequest{Namespace: benchNamespace,
+	d := &driver{eng: eng, full: spec.wait == "full", req: tasker.SubmitRequest{Namespace: benchNamespace,
 		Name: spec.shape.templateName(), Initiator: "taskerbench", SourceSystem: "taskerbench"}}
 	m := startMeter(st)
 	samples, err := d.drive(ctx, spec)

@@ -31,6 +31,7 @@ type result struct {
 	Submitters   int    `json:"submitters"` // 0: serial, one task at a time
 	Sleep        string `json:"sleep"`
 	Body         string `json:"body"`               // the steps' body: noop or decode
+	Wait         string `json:"wait"`               // outcome or full
 	Mode         string `json:"mode"`               // serial, open or closed
 	Inflight     int    `json:"inflight"`           // -inflight: closed loop's tasks in flight; 0 otherwise
 	Duration     string `json:"duration,omitempty"` // -duration, when the closed loop ran for a time
@@ -105,7 +106,7 @@ func describe(spec runSpec, tasks int) result {
 		Stat: "run", Store: spec.store, Shape: sh.name,
 		Tasks: tasks, StepsPerTask: len(sh.steps), Steps: tasks * len(sh.steps),
 		Workers: spec.workers, Submitters: spec.submitters, Sleep: spec.sleep.String(),
-		Body: spec.body, Mode: "open", Inflight: spec.inflight,
+		Body: spec.body, Wait: spec.wait, Mode: "open", Inflight: spec.inflight,
 		GoVersion: runtime.Version(), GOMAXPROCS: runtime.GOMAXPROCS(0), NumCPU: runtime.NumCPU(),
 	}
 	switch {
