@@ -16,7 +16,7 @@ import (
 // an API can answer "conflict". The earlier task is driven all the same, as
 // Submit does.
 func (e *Engine) SubmitUnique(ctx context.Context, req SubmitRequest) (string, error) {
-	id, created, err := e.submit(ctx, req)
+	id, created, err := e.submit(ctx, req, false)
 	if err == nil && !created {
 		return id, &DuplicateTaskError{ID: id, IdempotencyKey: req.IdempotencyKey}
 	}

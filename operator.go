@@ -219,6 +219,9 @@ func (e *Engine) reopen(ctx context.Context, rec store.Task, changes []store.Cha
 	if _, err := e.adopt(ctx, rec.ID); err != nil {
 		return fmt.Errorf("tasker: resume task %s: %w", rec.ID, err)
 	}
+	if e.shared != nil {
+		e.shared.poke() // whoever holds its lease runs it, or an engine takes it once the lease expires
+	}
 	return nil
 }
 

@@ -45,7 +45,13 @@ var unfinished = []string{string(TaskPending), string(TaskInProgress)}
 // already, the task has ended, or its template is not loaded. It reports
 // whether a run drives the task now. A task whose steps no longer match its
 // template is set aside: it ends in error (see setAside).
+//
+// On a store that many engines share, only a task this engine holds the
+// lease on is adopted; for any other, adopt reports false.
 func (e *Engine) adopt(ctx context.Context, id string) (bool, error) {
+	if e.shared != nil && !e.shared.holds(id) {
+		return e.sched.lookup(id) != nil, nil
+	}
 	return e.sched.adopt(id, func(parent context.Context) (*run, []store.Change, error) {
 		rec, err := e.st.Task(ctx, id)
 		if err != nil {

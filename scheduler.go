@@ -56,6 +56,10 @@ type scheduler struct {
 	halt     atomic.Bool    // stopping, readable without mu
 	wg       sync.WaitGroup // the workers
 
+	// fence returns the fencing token to stamp on the changes of a task,
+	// on a store many engines share (shared.token); nil on any other.
+	fence func(taskID string) int64
+
 	events hub           // the subscriptions, told of every change once it is durable
 	domain *domainEvents // the domain events' publishers and outbox dispatcher
 }
@@ -224,6 +228,13 @@ func (s *scheduler) driven() []*run {
 }
 
 // lookup returns the run of a task this engine is driving, or nil.
+// load returns how many tasks this engine drives now.
+func (s *scheduler) load() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.runs)
+}
+
 func (s *scheduler) lookup(id string) *run {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -641,9 +652,12 @@ func (s *scheduler) apply(changes []store.Change) error {
 	if len(changes) == 0 {
 		return nil
 	}
-	for _, ch := range changes {
+	for i, ch := range changes {
 		if err := checkChange(ch); err != nil {
 			return err
+		}
+		if s.fence != nil {
+			changes[i].Lease = s.fence(ch.TaskID)
 		}
 	}
 	return s.st.Apply(context.Background(), changes)

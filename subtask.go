@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
+
+	"github.com/gotasker/tasker/store"
 )
 
 // Subtask starts, once, a task of another template — of any namespace —
@@ -43,7 +46,7 @@ func (e *Engine) subtask(ctx context.Context, c *StepContext, req SubmitRequest)
 	if req.Initiator == "" {
 		req.Initiator = "task:" + parent
 	}
-	id, _, err := e.submit(ctx, req)
+	id, _, err := e.submit(ctx, req, true)
 	if err != nil {
 		return nil, fmt.Errorf("tasker: sub-task of %s: %w", c.spec.Name, err)
 	}
@@ -80,6 +83,12 @@ func (e *Engine) endedChild(ctx context.Context, c *StepContext, child *Task) (*
 		return child, fmt.Errorf("%w: %s is %s", ErrSubtaskFailed, child.ID, child.State)
 	default:
 		driven, err := e.adopt(ctx, child.ID)
+		if err == nil && !driven && e.shared != nil {
+			// Another engine of the shared store runs the child (or
+			// will): its end is read from the store.
+			e.sched.watchRemote(c.run, c.spec.index, child.ID, remotePollMin)
+			return nil, fmt.Errorf("%w: %s", ErrSubtaskPending, child.ID)
+		}
 		if err != nil || !driven {
 			return nil, fmt.Errorf("tasker: sub-task of %s: %s is %s and cannot be driven: %w", c.spec.Name, child.ID, child.State,
 				errors.Join(err, ErrTemplateNotFound))
@@ -96,6 +105,25 @@ func (e *Engine) endedChild(ctx context.Context, c *StepContext, child *Task) (*
 		return latest, fmt.Errorf("%w: %s is %s", ErrSubtaskFailed, latest.ID, latest.State)
 	}
 	return latest, nil
+}
+
+// watchRemote wakes step i of parent, parked for its sub-task child, once
+// the store says child ended, reading it every d, doubling to a second:
+// on a store many engines share, the child may run on another engine.
+// It stops when the parent's run ends.
+func (s *scheduler) watchRemote(parent *run, i int, child string, d time.Duration) {
+	s.after(d, func() {
+		if parent.isEnded() {
+			return
+		}
+		rec, err := s.st.Task(s.handlerCtx, child)
+		switch {
+		case err == nil && TaskState(rec.State).Ended(), errors.Is(err, store.ErrNotFound):
+			s.push(parent.wake(i)...)
+		default:
+			s.watchRemote(parent, i, child, min(2*d, time.Second))
+		}
+	})
 }
 
 // link records in the audit trail of step i of r, in attempt, that it

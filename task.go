@@ -156,6 +156,7 @@ func (e *Engine) wait(ctx context.Context, id string, brief bool) (*Task, error)
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
+	poll := remotePollMin
 	for {
 		r, err := e.sched.await(ctx, id)
 		if err != nil {
@@ -180,10 +181,15 @@ func (e *Engine) wait(ctx context.Context, id string, brief bool) (*Task, error)
 			return nil, ErrEngineStopped
 		}
 		driven, err := e.adopt(ctx, id)
-		if err != nil {
+		switch {
+		case err != nil:
 			return nil, err
-		}
-		if !driven {
+		case driven:
+		case e.shared != nil: // another engine runs it, or one will
+			if err := e.sched.pause(ctx, &poll); err != nil {
+				return nil, err
+			}
+		default:
 			return t, fmt.Errorf("%w: task %s is %s and its template %s/%s@%s is not loaded",
 				ErrTemplateNotFound, id, t.State, t.Namespace, t.Name, t.Version)
 		}

@@ -82,6 +82,19 @@ type Config struct {
 	// recorded. Package taskerotel sets it to start a span per attempt.
 	// Nil, the default, costs the attempt nothing.
 	Attempt func(ctx context.Context, step *StepContext) (handlerCtx context.Context, end func(AttemptEnd))
+
+	// Owner names this engine to a store that many engines share (a
+	// store.Leaser, such as store/postgres): the leases on the tasks it
+	// runs are in its name. It must differ between engines that run at
+	// once; "", the default, is a name unique to this engine (host, process
+	// ID and a random part). Stores of one engine ignore it.
+	Owner string
+	// LeaseTTL is how long this engine's hold on a task lasts without a
+	// renewal, on a store that many engines share: it renews every
+	// LeaseTTL/3, and a task of an engine that died is taken over by
+	// another about LeaseTTL (plus at most a second's poll) after its last
+	// renewal. Zero means DefaultLeaseTTL; negative is an error.
+	LeaseTTL time.Duration
 }
 
 // AttemptEnd is what one attempt of a step came to, as the engine
@@ -120,8 +133,17 @@ func (c *Config) withDefaults() (Config, error) {
 	if out.StalenessInterval < 0 {
 		return out, fmt.Errorf("tasker: Config.StalenessInterval must not be negative, got %s", out.StalenessInterval)
 	}
+	if out.LeaseTTL < 0 {
+		return out, fmt.Errorf("tasker: Config.LeaseTTL must not be negative, got %s", out.LeaseTTL)
+	}
 	if out.Workers == 0 {
 		out.Workers = DefaultWorkers
+	}
+	if out.LeaseTTL == 0 {
+		out.LeaseTTL = DefaultLeaseTTL
+	}
+	if out.Owner == "" {
+		out.Owner = defaultOwner()
 	}
 	if out.StalenessInterval == 0 {
 		out.StalenessInterval = DefaultStalenessInterval
@@ -143,6 +165,7 @@ type Engine struct {
 	cfg      Config
 	handlers registry
 	sched    *scheduler
+	shared   *shared // nil unless st is a store.Leaser that many engines share
 
 	mu    sync.RWMutex
 	state int // engineNew, engineStarted or engineStopped
@@ -170,6 +193,9 @@ func New(st store.Store, cfg *Config) (*Engine, error) {
 	e := &Engine{st: st, cfg: c, templates: make(map[string][]*Template)}
 	e.sched = newScheduler(st, c.Logger, &e.handlers, c)
 	e.sched.eng = e
+	if e.shared = newShared(e); e.shared != nil {
+		e.sched.fence = e.shared.token
+	}
 	return e, nil
 }
 
@@ -254,11 +280,20 @@ func (e *Engine) Start(ctx context.Context) error {
 	if err := e.checkHandlers(); err != nil {
 		return err
 	}
-	if err := e.recover(ctx); err != nil {
-		return err
+	if e.shared == nil {
+		if err := e.recover(ctx); err != nil {
+			return err
+		}
 	}
 	e.state = engineStarted
 	e.sched.start()
+	if e.shared != nil { // it acquires what recovery would drive, and more
+		e.sched.wg.Add(1)
+		go func() {
+			defer e.sched.wg.Done()
+			e.shared.run(e.sched.stopped)
+		}()
+	}
 	return nil
 }
 
@@ -302,7 +337,13 @@ func (e *Engine) stop(ctx context.Context, cancelNow bool) error {
 	e.mu.Unlock()
 	defer e.sched.events.closeAll()
 	defer e.sched.domain.bus.close()
-	if !e.sched.stop(ctx, cancelNow) {
+	stopped := e.sched.stop(ctx, cancelNow)
+	if e.shared != nil {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.cfg.LeaseTTL)
+		e.shared.releaseAll(rctx)
+		cancel()
+	}
+	if !stopped {
 		return fmt.Errorf("tasker: stop: handlers still running, their contexts cancelled: %w", ctx.Err())
 	}
 	return nil
@@ -336,13 +377,15 @@ type SubmitRequest struct {
 // error. Nothing is stored when Submit fails. ctx bounds the submission, not
 // the task.
 func (e *Engine) Submit(ctx context.Context, req SubmitRequest) (string, error) {
-	id, _, err := e.submit(ctx, req)
+	id, _, err := e.submit(ctx, req, false)
 	return id, err
 }
 
 // submit is Submit reporting whether it created the task (false: an earlier
 // task holds the idempotency key).
-func (e *Engine) submit(ctx context.Context, req SubmitRequest) (id string, created bool, err error) {
+// A sub-task (sub) is run by the engine its parent step waits on, whenever
+// it can.
+func (e *Engine) submit(ctx context.Context, req SubmitRequest, sub bool) (id string, created bool, err error) {
 	// The read lock orders Submit against Start, which recovers stored tasks
 	// under the write lock: a task is either recovered or added, never both.
 	e.mu.RLock()
@@ -368,7 +411,13 @@ func (e *Engine) submit(ctx context.Context, req SubmitRequest) (id string, crea
 	if e.cfg.CaptureContext != nil {
 		task.Trace = e.cfg.CaptureContext(ctx)
 	}
-	if id, created, err = e.st.CreateTask(ctx, task, steps); err != nil {
+	mine := true // this engine runs it (any task, unless the store is shared)
+	if e.shared != nil {
+		id, created, mine, err = e.shared.create(ctx, task, steps, sub, state == engineStarted)
+	} else {
+		id, created, err = e.st.CreateTask(ctx, task, steps)
+	}
+	if err != nil {
 		if !e.stored(ctx, task.ID) {
 			return "", false, fmt.Errorf("tasker: submit %s: %w", t, err)
 		}
@@ -376,6 +425,9 @@ func (e *Engine) submit(ctx context.Context, req SubmitRequest) (id string, crea
 	}
 	if created {
 		e.sched.events.submitted(task)
+	}
+	if !mine {
+		return id, created, nil // free in a shared store: an engine with room acquires it
 	}
 	return id, created, e.drive(ctx, t, task, id, created, state)
 }
