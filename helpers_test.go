@@ -31,6 +31,13 @@ var backends = []struct {
 		t.Cleanup(func() { st.Close() })
 		return st
 	}},
+	// Engines on a store that many engines share run only the tasks they
+	// lease: every test runs there too.
+	{"memory-shared", func(t testing.TB) store.Store {
+		st := memory.NewShared()
+		t.Cleanup(func() { st.Close() })
+		return st
+	}},
 	{"sqlite", func(t testing.TB) store.Store {
 		st, err := sqlite.Open(filepath.Join(t.TempDir(), "tasker.db"), nil)
 		if err != nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gotasker/tasker/internal/uuid"
@@ -33,6 +34,10 @@ type shared struct {
 	ttl   time.Duration
 	poll  time.Duration // how often to look for free tasks without a wake-up
 	kick  chan struct{} // an acquisition round, now
+
+	// backlog says that free tasks may be waiting: this engine stored one
+	// free, or its last acquisition took all it had room for.
+	backlog atomic.Bool
 
 	mu    sync.Mutex
 	held  map[string]heldLease // by task ID
@@ -94,6 +99,7 @@ func (sh *shared) hold(l store.Lease) {
 func (sh *shared) create(ctx context.Context, task store.Task, steps []store.Step, sub, started bool) (string, bool, bool, error) {
 	if !started || !sub && sh.e.sched.load() >= sh.e.cfg.Workers {
 		id, created, err := sh.e.st.CreateTask(ctx, task, steps)
+		sh.backlog.Store(true)
 		return id, created, false, err
 	}
 	id, created, l, err := sh.st.CreateLeased(ctx, task, steps, sh.owner, sh.ttl)
@@ -145,6 +151,7 @@ func (sh *shared) acquire(ctx context.Context) {
 		sh.e.cfg.Logger.Warn("tasker: acquire tasks", zap.Error(err))
 		return
 	}
+	sh.backlog.Store(len(leases) == room)
 	for _, l := range leases {
 		sh.take(ctx, l)
 	}
@@ -257,6 +264,14 @@ func (s *scheduler) pause(ctx context.Context, d *time.Duration) error {
 		return ErrEngineStopped
 	case <-ctx.Done():
 		return ctx.Err()
+	}
+}
+
+// freed is told that a run ended: with free tasks waiting, one can be
+// taken in its place.
+func (sh *shared) freed() {
+	if sh.backlog.Load() {
+		sh.poke()
 	}
 }
 

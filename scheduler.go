@@ -59,6 +59,9 @@ type scheduler struct {
 	// fence returns the fencing token to stamp on the changes of a task,
 	// on a store many engines share (shared.token); nil on any other.
 	fence func(taskID string) int64
+	// freed is told when a run ends, so that an engine of a shared store
+	// with free tasks waiting takes one (shared.freed); nil on any other.
+	freed func()
 
 	events hub           // the subscriptions, told of every change once it is durable
 	domain *domainEvents // the domain events' publishers and outbox dispatcher
@@ -614,6 +617,9 @@ func (s *scheduler) release(r *run, err error) {
 	delete(s.waiters, r.id)
 	s.mu.Unlock()
 	s.cancelTimer(r.release(err))
+	if s.freed != nil {
+		s.freed()
+	}
 	if waited {
 		s.push(w.r.wake(w.step)...)
 	}

@@ -194,7 +194,7 @@ func New(st store.Store, cfg *Config) (*Engine, error) {
 	e.sched = newScheduler(st, c.Logger, &e.handlers, c)
 	e.sched.eng = e
 	if e.shared = newShared(e); e.shared != nil {
-		e.sched.fence = e.shared.token
+		e.sched.fence, e.sched.freed = e.shared.token, e.shared.freed
 	}
 	return e, nil
 }
@@ -280,10 +280,10 @@ func (e *Engine) Start(ctx context.Context) error {
 	if err := e.checkHandlers(); err != nil {
 		return err
 	}
-	if e.shared == nil {
-		if err := e.recover(ctx); err != nil {
-			return err
-		}
+	if e.shared != nil {
+		e.shared.acquire(ctx) // what recovery is to an engine of its own store
+	} else if err := e.recover(ctx); err != nil {
+		return err
 	}
 	e.state = engineStarted
 	e.sched.start()

@@ -12,9 +12,22 @@ import (
 )
 
 var (
-	_ store.Leaser = (*Store)(nil)
-	_ store.Waker  = (*Store)(nil)
+	_ store.Leaser = (*Shared)(nil)
+	_ store.Waker  = (*Shared)(nil)
 )
+
+// Shared is a memory Store that many engines of one process share: a
+// store.Leaser and store.Waker, so that each engine runs the tasks it
+// holds leases on and takes over those of an engine that stopped or was
+// cut off, as engines on a PostgreSQL store do across processes. It is for
+// tests and demonstrations of several engines; one engine runs faster on
+// a plain Store, which leases nothing.
+type Shared struct {
+	*Store
+}
+
+// NewShared returns an empty Shared store.
+func NewShared() *Shared { return &Shared{New()} }
 
 // leaseState is a task's lease, guarded by its entry's lock; the holder is
 // the entry's task.Owner, "" when the task is free.
@@ -38,7 +51,7 @@ func (e *entry) leaseOf() store.Lease {
 // CreateLeased implements store.Leaser: CreateTask, and when it creates the
 // task, leased to owner with token 1 until ttl from now. It does not signal
 // Wake.
-func (s *Store) CreateLeased(ctx context.Context, task store.Task, steps []store.Step, owner string,
+func (s *Shared) CreateLeased(ctx context.Context, task store.Task, steps []store.Step, owner string,
 	ttl time.Duration) (string, bool, store.Lease, error) {
 	if owner == "" {
 		return "", false, store.Lease{}, fmt.Errorf("memory: create leased task: %w", errNoOwner)
@@ -53,7 +66,7 @@ func (s *Store) CreateLeased(ctx context.Context, task store.Task, steps []store
 
 // AcquireTasks implements store.Leaser. It looks at every task, oldest
 // first, under each task's lock: one task is never handed to two callers.
-func (s *Store) AcquireTasks(ctx context.Context, owner string, states []string, limit int,
+func (s *Shared) AcquireTasks(ctx context.Context, owner string, states []string, limit int,
 	ttl time.Duration) ([]store.Lease, error) {
 	if owner == "" {
 		return nil, fmt.Errorf("memory: acquire tasks: %w", errNoOwner)
@@ -79,7 +92,7 @@ func (s *Store) AcquireTasks(ctx context.Context, owner string, states []string,
 }
 
 // RenewLeases implements store.Leaser.
-func (s *Store) RenewLeases(ctx context.Context, owner string, ttl time.Duration) ([]store.Lease, error) {
+func (s *Shared) RenewLeases(ctx context.Context, owner string, states []string, ttl time.Duration) ([]store.Lease, error) {
 	if owner == "" {
 		return nil, fmt.Errorf("memory: renew leases: %w", errNoOwner)
 	}
@@ -88,7 +101,7 @@ func (s *Store) RenewLeases(ctx context.Context, owner string, ttl time.Duration
 		now := time.Now()
 		for _, e := range s.order {
 			e.mu.Lock()
-			if e.task.Owner == owner {
+			if e.task.Owner == owner && slices.Contains(states, e.task.State) {
 				e.lease.expires = now.Add(ttl)
 				out = append(out, e.leaseOf())
 			}
@@ -101,7 +114,7 @@ func (s *Store) RenewLeases(ctx context.Context, owner string, ttl time.Duration
 
 // ReleaseTasks implements store.Leaser. Wake signals when it released a
 // task.
-func (s *Store) ReleaseTasks(ctx context.Context, leases []store.Lease) error {
+func (s *Shared) ReleaseTasks(ctx context.Context, leases []store.Lease) error {
 	released := false
 	err := s.readLocked(ctx, func() error {
 		for _, l := range leases {
@@ -126,7 +139,7 @@ func (s *Store) ReleaseTasks(ctx context.Context, leases []store.Lease) error {
 
 // Wake implements store.Waker: a signal follows every CreateTask that
 // created a task and every ReleaseTasks that released one.
-func (s *Store) Wake() <-chan struct{} { return s.wake }
+func (s *Shared) Wake() <-chan struct{} { return s.wake }
 
 // signal tells Wake's receiver, without waiting for it.
 func (s *Store) signal() {

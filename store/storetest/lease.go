@@ -21,7 +21,7 @@ var leaseCases = []testCase{
 	{"concurrent AcquireTasks never hand one task to two callers", testAcquireConcurrent},
 	{"a change fenced by an old token wraps ErrLeaseLost and ErrConflict and applies nothing of its batch", testFenceLost},
 	{"a change fenced by the task's token applies; a change with Lease 0 is not fenced", testFenceHeld},
-	{"RenewLeases extends its owner's leases, expired ones nobody took included, and returns only those", testRenewLeases},
+	{"RenewLeases extends its owner's leases on tasks in the given states, expired ones nobody took included, and returns only those", testRenewLeases},
 	{"ReleaseTasks frees the tasks at once; a lease whose token is no longer the task's is ignored", testReleaseTasks},
 	{"an empty owner is rejected, and nothing is leased or stored", testLeaseEmptyOwner},
 	{"lease calls with a done context or after Close return the context's error or wrap ErrClosed", testLeaseLifecycle},
@@ -109,9 +109,12 @@ func acquireOnceExpired(t *testing.T, l store.Leaser, owner, id string, states [
 	}
 }
 
+// renewStates are the states whose tasks' leases renew renews.
+var renewStates = []string{"pending", "running"}
+
 func renew(t *testing.T, l store.Leaser, owner string, ttl time.Duration) []store.Lease {
 	t.Helper()
-	got, err := l.RenewLeases(context.Background(), owner, ttl)
+	got, err := l.RenewLeases(context.Background(), owner, renewStates, ttl)
 	if err != nil {
 		t.Fatalf("RenewLeases(%q): %v", owner, err)
 	}
@@ -376,6 +379,7 @@ func testRenewLeases(t *testing.T, s store.Store) {
 	createLeased(t, l, "tS", "pending", ownerA, shortTTL, "a")
 	createLeased(t, l, "tH", "pending", ownerA, longTTL, "a")
 	createLeased(t, l, "tB", "pending", ownerB, longTTL, "a")
+	createLeased(t, l, "tF", "complete", ownerA, longTTL, "a") // in no state renewed: left to expire
 	acquireOnceExpired(t, l, ownerB, "tS", []string{"pending"})
 
 	before := time.Now()
@@ -430,7 +434,7 @@ func testLeaseEmptyOwner(t *testing.T, s store.Store) {
 	if ls, err := l.AcquireTasks(ctx, "", []string{"pending"}, 10, longTTL); err == nil {
 		t.Errorf("AcquireTasks with an empty owner = %+v, want an error", ls)
 	}
-	if ls, err := l.RenewLeases(ctx, "", longTTL); err == nil {
+	if ls, err := l.RenewLeases(ctx, "", renewStates, longTTL); err == nil {
 		t.Errorf("RenewLeases with an empty owner = %+v, want an error", ls)
 	}
 	checkLeases(t, "AcquireTasks", acquire(t, l, ownerA, []string{"pending"}, 10, longTTL),
@@ -445,7 +449,7 @@ func leaseCalls(ctx context.Context, l store.Leaser, lease store.Lease) map[stri
 			return err
 		},
 		"AcquireTasks": func() error { _, err := l.AcquireTasks(ctx, ownerB, []string{"pending"}, 10, longTTL); return err },
-		"RenewLeases":  func() error { _, err := l.RenewLeases(ctx, ownerA, longTTL); return err },
+		"RenewLeases":  func() error { _, err := l.RenewLeases(ctx, ownerA, renewStates, longTTL); return err },
 		"ReleaseTasks": func() error { return l.ReleaseTasks(ctx, []store.Lease{lease}) },
 	}
 }
