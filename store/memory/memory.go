@@ -2,6 +2,10 @@
 // and slices guarded by mutexes and is not durable: its contents are lost when the
 // process exits or the Store is closed. Use it for tests, examples and
 // workflows that need no recovery; use store/sqlite to survive a restart.
+//
+// It is also a store.Leaser and a store.Waker, so that several engines in
+// one process can share a Store as engines in many processes share a
+// PostgreSQL database; its clock for leases is time.Now.
 package memory
 
 import (
@@ -11,6 +15,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/gotasker/tasker/store"
 	"github.com/gotasker/tasker/store/internal/record"
@@ -28,6 +33,7 @@ type Store struct {
 	keys   map[idemKey]string // → task ID
 	dead   deadLetters
 	out    outbox
+	wake   chan struct{} // Wake's channel: buffer 1, sent to without blocking
 }
 
 // idemKey is an idempotency key in its scope: keys dedupe among the tasks
@@ -42,6 +48,7 @@ type entry struct {
 	steps       []store.Step
 	index       map[string]int // step name → index in steps
 	transitions transitions
+	lease       leaseState // task.Owner is the holder
 }
 
 // transitions is an append-only list kept in chunks, so that a task with
@@ -155,12 +162,23 @@ var (
 func New() *Store {
 	return &Store{tasks: make(map[string]*entry), keys: make(map[idemKey]string),
 		dead: deadLetters{byTask: make(map[string][]int), ids: make(map[string]bool)},
-		out:  outbox{ids: make(map[string]bool)}}
+		out:  outbox{ids: make(map[string]bool)}, wake: make(chan struct{}, 1)}
 }
 
 // CreateTask implements store.Store. An empty task.ID is replaced by a
-// version 7 UUID.
+// version 7 UUID. The task is free to acquire (see AcquireTasks), and Wake
+// signals.
 func (s *Store) CreateTask(ctx context.Context, task store.Task, steps []store.Step) (string, bool, error) {
+	id, created, err := s.create(ctx, task, steps, "", time.Time{})
+	if created {
+		s.signal()
+	}
+	return id, created, err
+}
+
+// create stores a task, leased to owner until expires with token 1 when
+// owner is not "", and reports whether it did.
+func (s *Store) create(ctx context.Context, task store.Task, steps []store.Step, owner string, expires time.Time) (string, bool, error) {
 	if err := ctx.Err(); err != nil {
 		return "", false, err
 	}
@@ -168,7 +186,11 @@ func (s *Store) CreateTask(ctx context.Context, task store.Task, steps []store.S
 	if err != nil {
 		return "", false, fmt.Errorf("memory: create task: %w", err)
 	}
+	t.Owner = owner
 	e := newEntry(t, st)
+	if owner != "" {
+		e.lease = leaseState{token: 1, expires: expires}
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -354,6 +376,9 @@ func applyAll(cs []store.Change, entries []*entry) error {
 // applyOne checks change i against e and applies it, returning what it
 // overwrote.
 func applyOne(i int, c store.Change, e *entry) (undo, error) {
+	if c.Lease != 0 && c.Lease != e.lease.token {
+		return undo{}, record.LeaseLost(i, c, e.lease.token)
+	}
 	if c.Step == "" {
 		if e.task.State != c.From {
 			return undo{}, record.Conflict(i, c, "task is %q, want %q", e.task.State, c.From)

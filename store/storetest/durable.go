@@ -16,6 +16,7 @@ var durableCases = []durableCase{
 	{"dead-letter entries, their order and their IDs survive reopen", testDurableDeadLetters},
 	{"step checkpoints survive reopen, and are kept and replaced after it", testDurableCheckpoints},
 	{"pending outbox entries survive reopen; acknowledged ones stay gone", testDurableOutbox},
+	{"leases survive reopen: their owners and tokens; a released task is free after it", testDurableLeases},
 }
 
 func testDurableAll(t *testing.T, s store.Store, reopen func(store.Store) store.Store) {

@@ -48,6 +48,28 @@
 //     PendingOutbox lists them in insertion order across tasks, an after
 //     naming no pending entry matches nothing, and AckOutbox of IDs not
 //     pending is a no-op. Backends that are not are skipped by those cases.
+//   - A backend that is a store.Leaser (backends that are not are skipped by
+//     those cases): CreateLeased stores the task as CreateTask does, leased
+//     to its owner with token 1; CreateTask ignores a Task.Owner given.
+//     Task, ListTasks and Snapshot show the holder as Task.Owner until the
+//     task is released or taken over, even once the lease has expired; a
+//     released task's Owner is "". A task is free when no one leased it,
+//     it was released, or its lease's Expires is not after the store's
+//     now; a held lease is not acquired by anyone, its holder included.
+//     AcquireTasks with a limit of 0 or less, or with no states, leases
+//     nothing. An empty owner is an error for CreateLeased, AcquireTasks
+//     and RenewLeases. Lease.Expires is in UTC.
+//   - A change with Lease not 0 is checked against the task's token before
+//     anything else: a mismatch wraps store.ErrLeaseLost even when the
+//     change's state is stale too, and nothing of the batch applies; a
+//     conflict on a change whose token matches wraps store.ErrConflict but
+//     not ErrLeaseLost. Lease 0 is not fenced, on a leased task too.
+//   - ReleaseTasks leaves the token as it is: until the task is acquired
+//     again, a change fenced with the released token still applies.
+//     Releasing an unknown task, or with a stale token, is a no-op.
+//   - Wake's signals may be coalesced and spurious, and a backend that
+//     listens for them may miss the changes made before it listens (the
+//     suite waits for a first signal before it expects one).
 //   - A call whose context is already done returns the context's error and
 //     writes nothing.
 //   - Close is idempotent; a second Close returns nil. Calls racing Close
@@ -121,7 +143,7 @@ func RunDurable(t *testing.T, open func(t *testing.T, path string) store.Store) 
 func allCases() []testCase {
 	var all []testCase
 	for _, group := range [][]testCase{createCases, applyCases, addStepCases, listCases, queryCases, snapshotCases, concurrencyCases,
-		lifecycleCases, deadLetterCases, checkpointCases, outboxCases} {
+		lifecycleCases, deadLetterCases, checkpointCases, outboxCases, leaseCases} {
 		all = append(all, group...)
 	}
 	return all

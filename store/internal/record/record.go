@@ -150,6 +150,14 @@ func Conflict(i int, c store.Change, format string, args ...any) error {
 	return fmt.Errorf("change %d (%s): %s: %w", i, where, fmt.Sprintf(format, args...), store.ErrConflict)
 }
 
+// LeaseLost returns the error for change i of a batch whose fencing token
+// (Change.Lease) is not the task's, which is token; it wraps
+// store.ErrLeaseLost, and so store.ErrConflict.
+func LeaseLost(i int, c store.Change, token int64) error {
+	return fmt.Errorf("change %d (task %q): the task's lease token is %d, not %d: %w",
+		i, c.TaskID, token, c.Lease, store.ErrLeaseLost)
+}
+
 // Transition returns the audit entry recording c, which must have been
 // prepared; a task change records attempt 0 and no error.
 func Transition(c store.Change) store.Transition {
