@@ -15,6 +15,8 @@ import (
 	"github.com/gotasker/tasker/internal/orders"
 	"github.com/gotasker/tasker/store"
 	"github.com/gotasker/tasker/store/memory"
+	"github.com/gotasker/tasker/store/postgres"
+	"github.com/gotasker/tasker/store/postgres/pgtest"
 	"github.com/gotasker/tasker/store/sqlite"
 	"go.uber.org/goleak"
 )
@@ -40,6 +42,17 @@ var backends = []struct {
 	}},
 	{"sqlite", func(t testing.TB) store.Store {
 		st, err := sqlite.Open(filepath.Join(t.TempDir(), "tasker.db"), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		return st
+	}},
+	// A fresh schema on the server TASKER_POSTGRES_URL names; skipped
+	// without one (a failure under CI=true).
+	{"postgres", func(t testing.TB) store.Store {
+		schema := pgtest.NewSchema(t)
+		st, err := postgres.Open(context.Background(), pgtest.Pool(t), &postgres.Options{Schema: schema})
 		if err != nil {
 			t.Fatal(err)
 		}
