@@ -27,10 +27,16 @@ type Task struct {
 	Tags           []string        `json:"tags,omitempty"`
 	Context        json.RawMessage `json:"context,omitempty"` // the input, as stored
 	IdempotencyKey string          `json:"idempotency_key,omitempty"`
-	CreatedAt      time.Time       `json:"created_at"`
-	StartedAt      time.Time       `json:"started_at,omitzero"`  // zero until the task is in progress
-	FinishedAt     time.Time       `json:"finished_at,omitzero"` // zero until the task completes or fails
-	Deadline       time.Time       `json:"deadline,omitzero"`    // zero when it has none (SubmitRequest.Timeout)
+	// Owner is the engine (its Config.Owner) holding the task's lease, on
+	// a store that many engines share; "" on any other store, and when no
+	// engine holds it. A finished task keeps, as a rule, the name of the
+	// engine that ended it (one that ended as its engine stopped may show
+	// none).
+	Owner      string    `json:"owner,omitempty"`
+	CreatedAt  time.Time `json:"created_at"`
+	StartedAt  time.Time `json:"started_at,omitzero"`  // zero until the task is in progress
+	FinishedAt time.Time `json:"finished_at,omitzero"` // zero until the task completes or fails
+	Deadline   time.Time `json:"deadline,omitzero"`    // zero when it has none (SubmitRequest.Timeout)
 	// Steps lists the task's steps in template order; nil from List.
 	Steps []Step `json:"steps,omitempty"`
 	// Transitions is the task's own audit trail, oldest first; nil from List.
@@ -167,6 +173,9 @@ func (e *Engine) wait(ctx context.Context, id string, brief bool) (*Task, error)
 		}
 		if brief && r != nil {
 			if rec, steps, children, ok := r.final(); ok {
+				if e.shared != nil {
+					rec.Owner = e.shared.owner // it drove the task to its end
+				}
 				return briefView(rec, steps, children, r.tmpl), nil
 			}
 		}
@@ -239,7 +248,7 @@ func taskView(rec store.Task, steps []store.Step, trail []store.Transition, tmpl
 	t := &Task{
 		ID: rec.ID, Namespace: rec.Namespace, Name: rec.Name, Version: rec.Version,
 		State: TaskState(rec.State), Initiator: rec.Initiator, SourceSystem: rec.SourceSystem,
-		Reason: rec.Reason, Tags: rec.Tags, Context: rec.Context, IdempotencyKey: rec.IdempotencyKey,
+		Reason: rec.Reason, Tags: rec.Tags, Context: rec.Context, IdempotencyKey: rec.IdempotencyKey, Owner: rec.Owner,
 		CreatedAt: rec.CreatedAt, Deadline: rec.Deadline, Steps: make([]Step, len(steps)),
 	}
 	index := make(map[string]int, len(steps))
