@@ -21,7 +21,7 @@ func TestMain(m *testing.M) {
 }
 
 // open returns a Store on a fresh schema of its own, closed when t ends.
-func open(t *testing.T, pool *pgxpool.Pool) *postgres.Store {
+func open(t testing.TB, pool *pgxpool.Pool) *postgres.Store {
 	t.Helper()
 	s, err := postgres.Open(context.Background(), pool, &postgres.Options{Schema: pgtest.NewSchema(t)})
 	if err != nil {

@@ -77,7 +77,12 @@ func DropSchema(t testing.TB, url, schema string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
 	defer cancel()
-	conn, err := pgx.Connect(ctx, url)
+	cfg, err := pgxpool.ParseConfig(url) // the URL may hold pool settings too
+	if err != nil {
+		t.Errorf("pgtest: drop schema %s: %v", schema, err)
+		return
+	}
+	conn, err := pgx.ConnectConfig(ctx, cfg.ConnConfig)
 	if err != nil {
 		t.Errorf("pgtest: drop schema %s: %v", schema, err)
 		return
