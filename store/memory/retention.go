@@ -1,6 +1,7 @@
 package memory
 
 import (
+	"container/heap"
 	"context"
 	"errors"
 	"slices"
@@ -68,24 +69,77 @@ func (s *Store) purgeChunk(f store.PurgeFilter, limit int) (int, error) {
 	return len(victims), nil
 }
 
-// selectPurged returns at most limit entries that f selects, oldest first.
-// Called with s.mu held for writing.
+// selectPurged returns at most limit entries that f selects, the least
+// recently updated first. Called with s.mu held for writing.
 func (s *Store) selectPurged(f store.PurgeFilter, limit int) []*entry {
-	candidates := s.order[:s.keepBoundary(f)]
 	withOutbox := s.out.tasks()
-	var victims []*entry
-	for _, e := range candidates {
-		if len(victims) == limit {
-			break
-		}
+	oldest := oldestN{limit: limit}
+	for i, e := range s.order[:s.keepBoundary(f)] {
 		t := &e.task
 		if slices.Contains(f.States, t.State) && !withOutbox[t.ID] &&
-			(f.UpdatedBefore.IsZero() || t.UpdatedAt.Before(f.UpdatedBefore)) {
-			victims = append(victims, e)
+			(f.UpdatedBefore.IsZero() || !t.UpdatedAt.IsZero() && t.UpdatedAt.Before(f.UpdatedBefore)) {
+			oldest.offer(candidate{e, i})
 		}
 	}
-	return victims
+	return oldest.sorted()
 }
+
+// candidate is an entry to purge and its index in the store's order.
+type candidate struct {
+	e   *entry
+	pos int
+}
+
+// before reports whether c goes before d: less recently updated, or as
+// recently and created first.
+func (c candidate) before(d candidate) bool {
+	if k := c.e.task.UpdatedAt.Compare(d.e.task.UpdatedAt); k != 0 {
+		return k < 0
+	}
+	return c.pos < d.pos
+}
+
+// oldestN keeps the limit candidates offered that go first, in a max-heap
+// (the one going last on top), so that a store of n tasks costs
+// O(n log limit), not a sort of them all.
+type oldestN struct {
+	limit int
+	heap  []candidate
+}
+
+func (o *oldestN) offer(c candidate) {
+	switch {
+	case len(o.heap) < o.limit:
+		o.heap = append(o.heap, c)
+		heap.Fix(o, len(o.heap)-1)
+	case c.before(o.heap[0]):
+		o.heap[0] = c
+		heap.Fix(o, 0)
+	}
+}
+
+// sorted returns the entries kept, first first.
+func (o *oldestN) sorted() []*entry {
+	slices.SortFunc(o.heap, func(a, b candidate) int {
+		if a.before(b) {
+			return -1
+		}
+		return 1
+	})
+	out := make([]*entry, len(o.heap))
+	for i, c := range o.heap {
+		out[i] = c.e
+	}
+	return out
+}
+
+// The heap.Interface of oldestN: Push and Pop are never called, as offer
+// keeps the heap's size itself.
+func (o *oldestN) Len() int           { return len(o.heap) }
+func (o *oldestN) Less(i, j int) bool { return o.heap[j].before(o.heap[i]) }
+func (o *oldestN) Swap(i, j int)      { o.heap[i], o.heap[j] = o.heap[j], o.heap[i] }
+func (o *oldestN) Push(any)           { panic("unused") }
+func (o *oldestN) Pop() any           { panic("unused") }
 
 // keepBoundary returns the index into s.order of the oldest of the
 // f.KeepNewest newest tasks in f.States, which purging keeps with every
@@ -145,3 +199,9 @@ func (d *deadLetters) forget(gone map[string]bool) {
 		d.byTask[e.TaskID] = append(d.byTask[e.TaskID], i)
 	}
 }
+
+var _ store.Volatile = (*Store)(nil)
+
+// Volatile implements store.Volatile: a Store keeps everything in the
+// process's memory.
+func (s *Store) Volatile() bool { return true }

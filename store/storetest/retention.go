@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/gotasker/tasker/store"
 )
@@ -13,9 +14,9 @@ import (
 var retentionCases = []testCase{
 	{"PurgeTasks deletes the tasks in the given states only, and returns how many", testPurgeStates},
 	{"PurgeTasks never deletes a task whose state the filter does not name, however old", testPurgeKeepsUnnamedStates},
-	{"PurgeTasks with UpdatedBefore deletes only tasks updated strictly before it", testPurgeAge},
+	{"PurgeTasks with UpdatedBefore deletes only tasks updated strictly before it; a zero UpdatedAt has no age", testPurgeAge},
 	{"PurgeTasks keeps the KeepNewest newest tasks in States by creation order, whatever their age", testPurgeKeepNewest},
-	{"PurgeTasks deletes at most Limit tasks, oldest first in creation order", testPurgeLimit},
+	{"PurgeTasks deletes at most Limit tasks, the least recently updated first, ties in creation order", testPurgeLimit},
 	{"a purged task is gone whole: task, steps, transitions, snapshot, dead-letter entries, listing", testPurgeEverything},
 	{"a purged task's idempotency key and ID may be taken by a new task", testPurgeFreesKey},
 	{"a task with a pending outbox entry is not purged until the entry is acknowledged", testPurgeKeepsOutbox},
@@ -108,6 +109,18 @@ func testPurgeAge(t *testing.T, s store.Store) {
 	apply(t, s, store.Change{TaskID: "t2", From: "complete", To: "complete", At: at(40)})
 	purge(t, p, store.PurgeFilter{States: []string{"complete"}, UpdatedBefore: at(31)}, 1)
 	checkListed(t, s, "t2")
+	// A task whose UpdatedAt is not set has no age: only a purge without
+	// an age limit takes it.
+	task := sampleTask("t4")
+	task.State, task.UpdatedAt = "complete", time.Time{}
+	if _, _, err := s.CreateTask(context.Background(), task, nil); err != nil {
+		t.Fatal(err)
+	}
+	purge(t, p, store.PurgeFilter{States: []string{"complete"}, UpdatedBefore: at(1_000_000), Limit: 1}, 1)
+	checkListed(t, s, "t4")
+	purge(t, p, store.PurgeFilter{States: []string{"complete"}, UpdatedBefore: at(1_000_000)}, 0)
+	purge(t, p, store.PurgeFilter{States: []string{"complete"}}, 1)
+	checkListed(t, s)
 }
 
 func testPurgeKeepNewest(t *testing.T, s store.Store) {
@@ -132,22 +145,22 @@ func testPurgeKeepNewest(t *testing.T, s store.Store) {
 
 func testPurgeLimit(t *testing.T, s store.Store) {
 	p := purger(t, s)
-	// Created t1..t5 with CreatedAt and UpdatedAt in the reverse order:
-	// oldest first means first created.
-	for i := range 5 {
+	// Created t1..t5; oldest first is by UpdatedAt (t4, then t2 and t3 in
+	// creation order, t5, t1), not by creation or CreatedAt.
+	for i, updated := range []int{50, 30, 30, 10, 40} {
 		id := fmt.Sprintf("t%d", i+1)
 		task := sampleTask(id)
-		task.CreatedAt = at(100 - i)
+		task.CreatedAt = at(-i)
 		if _, _, err := s.CreateTask(context.Background(), task, nil); err != nil {
 			t.Fatal(err)
 		}
-		apply(t, s, store.Change{TaskID: id, From: "pending", To: "complete", At: at(200 - i)})
+		apply(t, s, store.Change{TaskID: id, From: "pending", To: "complete", At: at(updated)})
 	}
 	f := store.PurgeFilter{States: []string{"complete"}, Limit: 2}
 	purge(t, p, f, 2)
-	checkListed(t, s, "t3", "t4", "t5")
+	checkListed(t, s, "t1", "t3", "t5")
 	purge(t, p, f, 2)
-	checkListed(t, s, "t5")
+	checkListed(t, s, "t1")
 	purge(t, p, f, 1)
 	purge(t, p, f, 0)
 	checkListed(t, s)
@@ -297,7 +310,7 @@ func testPurgeRacesApply(t *testing.T, s store.Store) {
 
 func testPurgeMany(t *testing.T, s store.Store) {
 	p := purger(t, s)
-	const n = 600
+	const n = 250
 	errs := parallel(n, func(i int) error {
 		id := fmt.Sprintf("t%03d", i)
 		if _, _, err := s.CreateTask(context.Background(), sampleTask(id), sampleSteps("a", "b")); err != nil {

@@ -52,7 +52,8 @@
 //     transitions, dead-letter entries, idempotency key; the key and the ID
 //     are free again) and never one with a pending outbox entry; KeepNewest
 //     counts the newest tasks in States, outbox or age aside; UpdatedBefore
-//     is strict; Limit takes the oldest in creation order. A purge racing a
+//     is strict and never selects a zero UpdatedAt; Limit takes the least
+//     recently updated first, ties in creation order. A purge racing a
 //     change that moves a task out of its States either deletes the task
 //     (the change then wraps store.ErrConflict, an unknown task) or lets the
 //     change apply and keeps it. Backends that are not are skipped.
