@@ -82,6 +82,13 @@ type Config struct {
 	// recorded. Package taskerotel sets it to start a span per attempt.
 	// Nil, the default, costs the attempt nothing.
 	Attempt func(ctx context.Context, step *StepContext) (handlerCtx context.Context, end func(AttemptEnd))
+
+	// Retention decides how long the store keeps finished tasks, and how
+	// many, once the engine has started: see Retention. The zero value
+	// means its defaults: a finished task is deleted a week after it
+	// finished, a task in error is kept, and a store in memory keeps at
+	// most DefaultRetentionMaxTasks finished tasks.
+	Retention Retention
 }
 
 // AttemptEnd is what one attempt of a step came to, as the engine
@@ -132,6 +139,11 @@ func (c *Config) withDefaults() (Config, error) {
 	if out.Logger == nil {
 		out.Logger = zap.NewNop()
 	}
+	r, err := out.Retention.withDefaults()
+	if err != nil {
+		return out, err
+	}
+	out.Retention = r
 	return out, nil
 }
 
@@ -259,6 +271,7 @@ func (e *Engine) Start(ctx context.Context) error {
 	}
 	e.state = engineStarted
 	e.sched.start()
+	e.startRetention()
 	return nil
 }
 
