@@ -57,14 +57,16 @@ type Retention struct {
 	// means no age limit.
 	MaxAge time.Duration
 	// MaxTasks is how many finished tasks are kept at most, the newest by
-	// submission; older ones are deleted whatever their age. Tasks in a
+	// submission; older ones are deleted whatever their age, once they
+	// have been finished for an Interval (so that a task that just
+	// finished is there for whoever waits for it to read). Tasks in a
 	// state not in States are not counted. Zero means the default: none
 	// for a durable store, DefaultRetentionMaxTasks for one in memory
 	// (store.Volatile); negative means no count limit.
 	MaxTasks int
 	// Interval is how often the engine deletes what is past the limits:
-	// a store in memory may hold MaxTasks and the tasks finished in one
-	// Interval. Zero means DefaultRetentionInterval; negative is an error.
+	// a store may hold MaxTasks and the tasks finished in the last two
+	// Intervals. Zero means DefaultRetentionInterval; negative is an error.
 	Interval time.Duration
 	// States are the states a task is deleted in, each one a task ends in:
 	// TaskComplete, TaskCancelled or TaskFailed. Nil means
@@ -182,13 +184,16 @@ func (c *cleaner) run(stopped <-chan struct{}) {
 }
 
 // clean deletes the tasks past the limits at now: those finished before
-// now less maxAge, and those older than the maxTasks newest.
+// now less maxAge, and those older than the maxTasks newest, unless they
+// finished within the last interval: a task that just finished stays for
+// whoever waits for it, or was told of its end, to read it.
 func (c *cleaner) clean(ctx context.Context, now time.Time) {
 	if c.maxAge > 0 {
 		c.purge(ctx, "max_age", store.PurgeFilter{States: c.states, UpdatedBefore: now.Add(-c.maxAge)})
 	}
 	if c.maxTasks > 0 {
-		c.purge(ctx, "max_tasks", store.PurgeFilter{States: c.states, KeepNewest: c.maxTasks})
+		c.purge(ctx, "max_tasks", store.PurgeFilter{States: c.states, KeepNewest: c.maxTasks,
+			UpdatedBefore: now.Add(-c.interval)})
 	}
 }
 

@@ -284,3 +284,39 @@ func TestRetentionConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestRetentionSparesJustFinishedTasks: the count limit does not delete a
+// task that finished less than an Interval ago, by the engine's clock, so
+// that whoever waits for it reads it first.
+func TestRetentionSparesJustFinishedTasks(t *testing.T) {
+	eachStore(t, func(t *testing.T, st store.Store) {
+		clock := &fakeClock{}
+		clock.advance(-time.Hour) // by the engine's clock, every task finishes in an hour
+		log, purged := purgeLogger()
+		w := newRetentionWorld(t, st, &tasker.Config{Workers: 4, Clock: clock.now, Logger: log,
+			Retention: tasker.Retention{MaxAge: -1, MaxTasks: 1, Interval: time.Millisecond}})
+		ids := []string{w.run(t, "ok"), w.run(t, "ok"), w.run(t, "ok")}
+		// Passes that began before the tasks ended, then three more, at
+		// least two of which began after: none purged anything.
+		for drained := false; !drained; {
+			select {
+			case n := <-purged:
+				if n != 0 {
+					t.Fatalf("a pass purged %d tasks, want none", n)
+				}
+			default:
+				drained = true
+			}
+		}
+		for range 3 {
+			if n := <-purged; n != 0 {
+				t.Fatalf("a pass purged %d tasks, want none", n)
+			}
+		}
+		w.checkKept(t, map[string]tasker.TaskState{ids[0]: tasker.TaskComplete, ids[1]: tasker.TaskComplete,
+			ids[2]: tasker.TaskComplete})
+		clock.advance(time.Hour + time.Second)
+		awaitPurged(t, purged, 2)
+		w.checkKept(t, map[string]tasker.TaskState{ids[2]: tasker.TaskComplete}, ids[:2]...)
+	})
+}
