@@ -30,9 +30,9 @@ type Purger interface {
 	// The selected tasks are deleted oldest first, the least recently
 	// updated (by UpdatedAt, then in creation order) before the others, at
 	// most f.Limit of them when it is positive: for a finished task,
-	// UpdatedAt is when it finished. A backend deletes in one or
-	// a few short transactions, not one long one, so that other writes go
-	// on between them: a call that deletes many tasks is not atomic as a
+	// UpdatedAt is when it finished. A backend deletes in one or a few
+	// short transactions, not one long one, so that other writes go on
+	// between them: a call that deletes many tasks is not atomic as a
 	// whole, and a failed call may have deleted some (the count says how
 	// many). An empty f.States is an error, and so is a done ctx, each
 	// deleting nothing.
