@@ -95,6 +95,12 @@ type Config struct {
 	// another about LeaseTTL (plus at most a second's poll) after its last
 	// renewal. Zero means DefaultLeaseTTL; negative is an error.
 	LeaseTTL time.Duration
+	// Retention decides how long the store keeps finished tasks, and how
+	// many, once the engine has started: see Retention. The zero value
+	// means its defaults: a finished task is deleted a week after it
+	// finished, a task in error is kept, and a store in memory keeps at
+	// most DefaultRetentionMaxTasks finished tasks.
+	Retention Retention
 }
 
 // AttemptEnd is what one attempt of a step came to, as the engine
@@ -154,6 +160,11 @@ func (c *Config) withDefaults() (Config, error) {
 	if out.Logger == nil {
 		out.Logger = zap.NewNop()
 	}
+	r, err := out.Retention.withDefaults()
+	if err != nil {
+		return out, err
+	}
+	out.Retention = r
 	return out, nil
 }
 
@@ -294,6 +305,7 @@ func (e *Engine) Start(ctx context.Context) error {
 			e.shared.run(e.sched.stopped)
 		}()
 	}
+	e.startRetention()
 	return nil
 }
 

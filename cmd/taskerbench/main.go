@@ -107,6 +107,7 @@ type options struct {
 	timeout        time.Duration
 	cpuProfile     string
 	memProfile     string
+	soak           soakOptions // -soak and its flags: soak.go
 }
 
 // errUsage marks a command line the flag package rejected; it has already
@@ -132,6 +133,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if opts.soak.on {
+		return runSoak(opts, stdout)
+	}
 	specs, err := plan(opts)
 	if err != nil {
 		return err
@@ -153,7 +157,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	var o options
 	fs := flag.NewFlagSet("taskerbench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, usage); fs.PrintDefaults() }
+	fs.Usage = func() { fmt.Fprint(stderr, usage); fs.PrintDefaults(); fmt.Fprint(stderr, soakUsage) }
 	store := fs.String("store", "memory", "stores to run: memory, sqlite, sqlite-full, a comma-separated list, or all")
 	shape := fs.String("shape", "all", "shapes to run: diamond, wide, chain, tree, many, a comma-separated list, or all")
 	fs.IntVar(&o.tasks, "tasks", 0, "tasks per run; 0 means the shape's default (diamond 1000, wide 10, chain 50, tree 50, many 1000)")
@@ -172,12 +176,14 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.timeout, "timeout", 10*time.Minute, "limit on each run")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the last run (submit to last completion) to this file")
 	fs.StringVar(&o.memProfile, "memprofile", "", "write the allocs profile to this file after the last run (allocation totals cover the whole process)")
+	addSoakFlags(fs, &o.soak)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return o, err
 		}
 		return o, fmt.Errorf("%w: %w", errUsage, err)
 	}
+	fs.Visit(func(f *flag.Flag) { o.soak.shapeSet = o.soak.shapeSet || f.Name == "shape" })
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}

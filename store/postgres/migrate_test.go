@@ -15,7 +15,7 @@ import (
 )
 
 // migrationCount is how many files store/postgres/migrations holds.
-const migrationCount = 1
+const migrationCount = 2
 
 // Processes starting together on a new schema migrate it once, one after
 // the other, and every one of them works.

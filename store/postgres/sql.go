@@ -176,6 +176,7 @@ type queries struct {
 	updateStep, createStep, updateTask         string
 	task, taskExists, steps, transitions       string
 	acquire, renew, release, ackOutbox, prefix string
+	purge                                      string
 }
 
 // queriesFor returns the statements qualified by schema.
@@ -189,6 +190,7 @@ func queriesFor(schema string) *queries {
 		updateStep: q(updateStepSQL), createStep: q(createStepSQL), updateTask: q(updateTaskSQL),
 		task: q(taskSQL), taskExists: q(taskExistsSQL), steps: q(stepsSQL), transitions: q(transitionsSQL),
 		acquire: q(acquireSQL), renew: q(renewSQL), release: q(releaseSQL), ackOutbox: q(ackOutboxSQL),
+		purge:  q(purgeSQL),
 		prefix: quoted + ".",
 	}
 }

@@ -39,6 +39,11 @@
 // lock and the rule is the caller's to keep. Tools such as the sqlite3
 // shell do not look at the lock, and they may read the file at any time.
 //
+// The Store is a store.Purger: PurgeTasks deletes old tasks in short
+// transactions through the writer and gives the pages freed back to the
+// file system (incremental auto-vacuum, which Open turns on, rewriting a
+// file created by an earlier version once with VACUUM).
+//
 // The Store never logs.
 package sqlite
 
@@ -185,7 +190,8 @@ func (s *Store) openWriteConn(ctx context.Context, path string, o Options) (*sql
 	return conn, nil
 }
 
-// setUp checks that the database is in WAL mode and migrates it.
+// setUp checks that the database is in WAL mode, migrates it and turns
+// incremental auto-vacuum on (see enableAutoVacuum).
 func setUp(ctx context.Context, conn *sql.Conn) error {
 	var mode string
 	if err := conn.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
@@ -200,6 +206,9 @@ func setUp(ctx context.Context, conn *sql.Conn) error {
 	}
 	if err := migrate(ctx, conn, ms); err != nil {
 		return fmt.Errorf("migrate: %w", err)
+	}
+	if err := enableAutoVacuum(ctx, conn); err != nil {
+		return fmt.Errorf("auto-vacuum: %w", err)
 	}
 	return nil
 }

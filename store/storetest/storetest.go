@@ -70,6 +70,15 @@
 //   - Wake's signals may be coalesced and spurious, and a backend that
 //     listens for them may miss the changes made before it listens (the
 //     suite waits for a first signal before it expects one).
+//   - A backend that is a store.Purger deletes a task whole (steps,
+//     transitions, dead-letter entries, idempotency key; the key and the ID
+//     are free again) and never one with a pending outbox entry; KeepNewest
+//     counts the newest tasks in States, outbox or age aside; UpdatedBefore
+//     is strict and never selects a zero UpdatedAt; Limit takes the least
+//     recently updated first, ties in creation order. A purge racing a
+//     change that moves a task out of its States either deletes the task
+//     (the change then wraps store.ErrConflict, an unknown task) or lets the
+//     change apply and keeps it. Backends that are not are skipped.
 //   - A call whose context is already done returns the context's error and
 //     writes nothing.
 //   - Close is idempotent; a second Close returns nil. Calls racing Close
@@ -143,7 +152,8 @@ func RunDurable(t *testing.T, open func(t *testing.T, path string) store.Store) 
 func allCases() []testCase {
 	var all []testCase
 	for _, group := range [][]testCase{createCases, applyCases, addStepCases, listCases, queryCases, snapshotCases, concurrencyCases,
-		lifecycleCases, deadLetterCases, checkpointCases, outboxCases, leaseCases} {
+		lifecycleCases, deadLetterCases, checkpointCases, outboxCases, leaseCases,
+		retentionCases} {
 		all = append(all, group...)
 	}
 	return all

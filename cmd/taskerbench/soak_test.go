@@ -1,0 +1,92 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+// soakLines makes a soak run of tasks diamonds on kind, retention on or
+// off, keeping 50 tasks and cleaning every 50ms when on, and returns its
+// lines.
+func soakLines(t *testing.T, kind string, tasks int, retention bool) []soakLine {
+	t.Helper()
+	sh, err := newShape("diamond", sizes{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := soakSpec{store: kind, shape: sh, tasks: tasks, inflight: 8, retention: retention,
+		keepTasks: 50, keepAge: time.Hour, cleanEvery: 50 * time.Millisecond,
+		reportEvery: tasks / 4, timeout: 5 * time.Minute}
+	var lines []soakLine
+	if err := soakOnce(spec, func(l soakLine) error { lines = append(lines, l); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(lines) != 5 || lines[4].TasksDone != int64(tasks) {
+		t.Fatalf("lines %+v, want 5, the last at %d tasks done", lines, tasks)
+	}
+	return lines
+}
+
+// TestSoakStaysSmallWithRetention: the same closed loop, with and without
+// retention, on each store: with it the store keeps a bounded number of
+// tasks, and the heap (memory) or the database file (SQLite) stays a
+// fraction of what it grows to without. The bounds are loose: the cleaner
+// runs on a timer, and how many tasks finish between two of its runs
+// depends on the machine.
+func TestSoakStaysSmallWithRetention(t *testing.T) {
+	for _, tc := range []struct {
+		store string
+		tasks int
+		size  func(soakLine) float64
+		what  string
+	}{
+		{"memory", 5000, func(l soakLine) float64 { return l.HeapMiB }, "heap"},
+		{"sqlite", 2000, func(l soakLine) float64 { return *l.DBMiB }, "database file"},
+	} {
+		if raceEnabled {
+			tc.tasks /= 5
+		}
+		t.Run(tc.store, func(t *testing.T) {
+			off, on := soakLines(t, tc.store, tc.tasks, false), soakLines(t, tc.store, tc.tasks, true)
+			last := len(off) - 1
+			if got := off[last].StoredTasks; got != tc.tasks {
+				t.Errorf("without retention the store kept %d tasks, want all %d", got, tc.tasks)
+			}
+			for _, l := range on[1:] {
+				if l.StoredTasks > tc.tasks/4 {
+					t.Errorf("with retention (keeping 50) the store kept %d tasks at %d done, want at most %d",
+						l.StoredTasks, l.TasksDone, tc.tasks/4)
+				}
+			}
+			grown, kept := tc.size(off[last])-tc.size(off[0]), tc.size(on[last])-tc.size(on[0])
+			if grown <= 0 || kept*3 > grown {
+				t.Errorf("%s grew %.2f MiB without retention and %.2f MiB with it, want it to grow, and under a third of that with it",
+					tc.what, grown, kept)
+			}
+			t.Logf("%s: %.2f MiB without retention, %.2f MiB with it", tc.what, grown, kept)
+		})
+	}
+}
+
+// TestSoakFlags: -soak runs the soak, diamond by default, on each store;
+// -retention both runs it without retention and then with.
+func TestSoakFlags(t *testing.T) {
+	var out, errOut strings.Builder
+	err := run([]string{"-soak", "-store", "memory", "-tasks", "40", "-report-every", "20", "-retention", "both"}, &out, &errOut)
+	if err != nil {
+		t.Fatalf("run: %v (%s)", err, errOut.String())
+	}
+	got := strings.Count(out.String(), `"stat":"soak","store":"memory","shape":"diamond"`)
+	if got != 6 || strings.Index(out.String(), `"retention":false`) > strings.Index(out.String(), `"retention":true`) {
+		t.Errorf("output:\n%s\nwant 3 lines without retention, then 3 with", out.String())
+	}
+	for _, args := range [][]string{
+		{"-soak", "-retention", "sometimes"},
+		{"-soak", "-shape", "diamond,chain"},
+	} {
+		if err := run(args, &out, &errOut); err == nil {
+			t.Errorf("run %q: no error", args)
+		}
+	}
+}
