@@ -20,8 +20,9 @@ var _ store.Purger = (*Store)(nil)
 
 // purgeChunk bounds how many tasks one transaction of PurgeTasks deletes,
 // each with its steps and audit trail, so that the writer's other requests
-// wait for it no longer than for a few ordinary batches.
-const purgeChunk = 100
+// wait for it no longer than for a few ordinary batches: 64 tasks of five
+// steps take about 9 ms (median) on a busy 2-core machine, 100 took 17.
+const purgeChunk = 64
 
 // The file's free pages: PurgeTasks gives back to the file system, through
 // incremental vacuum, the free pages beyond a slack of vacuumSlackMin pages
