@@ -54,6 +54,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -355,21 +356,37 @@ func TestCrashChild(t *testing.T) {
 	t.Logf("every task complete after %v", time.Since(t0))
 }
 
-// crashChild is one run of the child process.
+// crashChild is one run of a child process: this test binary, running one
+// of its tests.
 type crashChild struct {
-	cmd  *exec.Cmd
-	out  bytes.Buffer
-	done chan struct{}
-	err  error // cmd.Wait's, once done is closed
+	cmd   *exec.Cmd
+	out   bytes.Buffer   // its output, to read once done is closed
+	stdin io.WriteCloser // its standard input, when it has a pipe there
+	done  chan struct{}
+	err   error // cmd.Wait's, once done is closed
 }
 
 func startCrashChild(t *testing.T, dir string, tasks int) *crashChild {
 	t.Helper()
+	return startChild(t, "TestCrashChild", []string{crashEnv + "=" + dir}, false, "-crash.tasks="+strconv.Itoa(tasks))
+}
+
+// startChild starts this test binary as a child process that runs test
+// alone, verbosely, with env added to its environment and args to its
+// flags. With stdin, its standard input is a pipe (crashChild.stdin):
+// closing it tells the child to end.
+func startChild(t *testing.T, test string, env []string, stdin bool, args ...string) *crashChild {
+	t.Helper()
 	c := &crashChild{done: make(chan struct{})}
-	c.cmd = exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1", "-test.v",
-		"-crash.tasks="+strconv.Itoa(tasks))
-	c.cmd.Env = append(os.Environ(), crashEnv+"="+dir)
+	c.cmd = exec.Command(os.Args[0], append([]string{"-test.run=^" + test + "$", "-test.count=1", "-test.v"}, args...)...)
+	c.cmd.Env = append(os.Environ(), env...)
 	c.cmd.Stdout, c.cmd.Stderr = &c.out, &c.out
+	if stdin {
+		var err error
+		if c.stdin, err = c.cmd.StdinPipe(); err != nil {
+			t.Fatalf("start child: %v", err)
+		}
+	}
 	if err := c.cmd.Start(); err != nil {
 		t.Fatalf("start child: %v", err)
 	}
@@ -389,11 +406,32 @@ func (c *crashChild) killAfter(t *testing.T, d time.Duration) bool {
 		return false
 	case <-time.After(d):
 	}
+	c.kill(t)
+	return true
+}
+
+// kill kills the child with SIGKILL, unless it has exited, and waits for it.
+func (c *crashChild) kill(t *testing.T) {
+	t.Helper()
 	if err := c.cmd.Process.Kill(); err != nil && !errors.Is(err, os.ErrProcessDone) {
 		t.Fatalf("kill child: %v", err)
 	}
 	<-c.done
-	return true
+}
+
+// exited reports whether the child has exited.
+func (c *crashChild) exited() bool {
+	select {
+	case <-c.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// passed reports whether the child exited 0 with its test passed.
+func (c *crashChild) passed() bool {
+	return c.err == nil && bytes.Contains(c.out.Bytes(), []byte("--- PASS: "))
 }
 
 func TestCrashRecovery(t *testing.T) {
@@ -424,7 +462,7 @@ func TestCrashRecovery(t *testing.T) {
 	if c.killAfter(t, 2*time.Minute) {
 		t.Fatalf("final run: child still running after 2 min, killed\n%s", c.out.Bytes())
 	}
-	if c.err != nil || !bytes.Contains(c.out.Bytes(), []byte("--- PASS: TestCrashChild")) {
+	if !c.passed() {
 		t.Fatalf("final run: child failed: %v\n%s", c.err, c.out.Bytes())
 	}
 	t.Logf("final run: all tasks done in %v: %s", time.Since(start).Round(time.Millisecond), crashSnapshot(t, dir))
