@@ -1,0 +1,173 @@
+package tasker_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gotasker/tasker"
+	"github.com/gotasker/tasker/store"
+	"github.com/gotasker/tasker/store/memory"
+)
+
+// stall is a shared store as an engine that lags sees it: while renewOff,
+// its renewals fail, and while acquireOff its acquisitions do (its lease
+// loop is stalled, as a starved process's is); the first write with a
+// change matching held waits until gate is closed (it was in flight while
+// the lease changed hands). granted receives the leases its acquisitions
+// grant.
+type stall struct {
+	*memory.Shared
+	renewOff, acquireOff atomic.Bool
+	granted              chan store.Lease
+	renewed              chan struct{} // receives a value when a renewal succeeded, if there is room
+
+	held     func(store.Change) bool // nil: no write waits
+	gate     chan struct{}
+	inFlight chan struct{} // closed when the write held reached the store
+	applied  chan error    // then receives what the store said to it
+	once     sync.Once
+}
+
+var errStalled = errors.New("stall: the engine's lease loop is stalled")
+
+// newStall returns a stall on a new shared store.
+func newStall() *stall { return stallOn(memory.NewShared()) }
+
+// stallOn returns a stall on shared, which engines may reach another way.
+func stallOn(shared *memory.Shared) *stall {
+	return &stall{Shared: shared, granted: make(chan store.Lease, 64), renewed: make(chan struct{}, 1), gate: make(chan struct{}),
+		inFlight: make(chan struct{}), applied: make(chan error, 1)}
+}
+
+func (s *stall) RenewLeases(ctx context.Context, owner string, states []string, ttl time.Duration) ([]store.Lease, error) {
+	if s.renewOff.Load() {
+		return nil, errStalled
+	}
+	leases, err := s.Shared.RenewLeases(ctx, owner, states, ttl)
+	if err == nil {
+		select {
+		case s.renewed <- struct{}{}:
+		default:
+		}
+	}
+	return leases, err
+}
+
+func (s *stall) AcquireTasks(ctx context.Context, owner string, states []string, limit int, ttl time.Duration) ([]store.Lease, error) {
+	if s.acquireOff.Load() {
+		return nil, errStalled
+	}
+	leases, err := s.Shared.AcquireTasks(ctx, owner, states, limit, ttl)
+	for _, l := range leases {
+		select {
+		case s.granted <- l:
+		default:
+		}
+	}
+	return leases, err
+}
+
+func (s *stall) Apply(ctx context.Context, changes []store.Change) error {
+	first := false
+	if s.held != nil && slices.ContainsFunc(changes, s.held) {
+		s.once.Do(func() { first = true })
+	}
+	if !first {
+		return s.Shared.Apply(ctx, changes)
+	}
+	close(s.inFlight)
+	<-s.gate
+	err := s.Shared.Apply(ctx, changes)
+	s.applied <- err
+	return err
+}
+
+// TestSharedLateOutcomeFenced: an engine that learns at a renewal that its
+// task went to another engine lets its run go; the outcome of an attempt
+// that run still had in hand, which its handler returned all the same, is
+// refused by the store (its lease's token is stale), even though this
+// engine no longer holds any lease on the task to stamp it with: what the
+// other engine records of the attempt (interrupted) stands, and the other
+// engine's own attempt is the step's result.
+func TestSharedLateOutcomeFenced(t *testing.T) {
+	shared := memory.NewShared()
+	defer shared.Close()
+	sa, sb := stallOn(shared), stallOn(shared)
+	sa.held = func(ch store.Change) bool { return ch.Step == "d" && ch.To == string(tasker.StepComplete) }
+	close(sa.gate) // A's outcome of d goes through at once; sa.applied tells what the store said
+	sb.held = func(ch store.Change) bool { return ch.Step == "d" && ch.To == string(tasker.StepWaitingForRetry) }
+	rs := newRuns()
+	atD := make(chan string, 1)
+	finishAnyway := func(ctx context.Context, sc *tasker.StepContext) error {
+		if sc.StepName() == "d" && sc.Attempt() == 1 {
+			atD <- sc.TaskID()
+			<-ctx.Done() // the run is let go; the handler returns its result all the same
+		}
+		return nil
+	}
+	const ttl = 200 * time.Millisecond
+	a := startShared(t, sa, "A", ttl, 4, rs.handler("A", finishAnyway))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	id, err := a.Submit(ctx, tasker.SubmitRequest{Namespace: "shared", Name: "diamond"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-atD
+	sa.renewOff.Store(true) // A's lease expires
+	sa.acquireOff.Store(true)
+	b := startShared(t, sb, "B", ttl, 4, rs.handler("B", nil))
+	<-sb.inFlight            // B took the task over; its record of A's attempt as interrupted is held on its way
+	sa.renewOff.Store(false) // A's next renewal finds the task gone, and lets its run go
+	if err := <-sa.applied; !errors.Is(err, store.ErrLeaseLost) {
+		t.Errorf("A's late outcome of d: the store said %v, want store.ErrLeaseLost", err)
+	}
+	close(sb.gate)
+	task, err := b.WaitOutcome(ctx, id)
+	if err != nil || task.State != tasker.TaskComplete {
+		t.Fatalf("on B: %s, want complete", stateOf(task, err))
+	}
+	if d := task.Step("d"); d.Attempts != 2 || string(d.Result) != `{"by":"B"}` {
+		t.Errorf("d after %d attempts with %s, want B's second", d.Attempts, d.Result)
+	}
+	sa.acquireOff.Store(false)
+}
+
+// awaitGrant waits until st grants owner a lease on task id.
+func awaitGrant(t *testing.T, ctx context.Context, st *stall, id, owner string) {
+	t.Helper()
+	for {
+		select {
+		case l := <-st.granted:
+			if l.TaskID == id && l.Owner == owner {
+				return
+			}
+		case <-ctx.Done():
+			t.Fatalf("%s was never granted a lease on task %s", owner, id)
+		}
+	}
+}
+
+// pollTask reads task id from st until it ended, or fails t once ctx ends.
+func pollTask(t *testing.T, ctx context.Context, st store.Store, id string) store.Task {
+	t.Helper()
+	for {
+		task, err := st.Task(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tasker.TaskState(task.State).Ended() {
+			return task
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("task %s still %s when the test's time ran out", id, task.State)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
