@@ -87,6 +87,49 @@ func (s *stall) Apply(ctx context.Context, changes []store.Change) error {
 	return err
 }
 
+// TestSharedOwnLeaseBack: an engine whose renewals failed until its lease
+// expired acquires its own task back (a new token) while its run of it is
+// in flight. The write that run had in flight, stamped with the old token,
+// is refused; the task is not left undriven for that: the engine drives it
+// afresh under its new lease, as any engine taking a task over does (the
+// attempt cut short is recorded as interrupted and retried), and completes
+// it. Nothing the old run still does is recorded.
+func TestSharedOwnLeaseBack(t *testing.T) {
+	st := newStall()
+	defer st.Close()
+	st.held = func(ch store.Change) bool { return ch.Step == "d" && ch.To == string(tasker.StepComplete) }
+	rs := newRuns()
+	const ttl = 200 * time.Millisecond
+	a := startShared(t, st, "A", ttl, 4, rs.handler("A", nil))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	id, err := a.Submit(ctx, tasker.SubmitRequest{Namespace: "shared", Name: "diamond"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-st.inFlight // d's outcome is on its way to the store, with token 1
+	st.renewOff.Store(true)
+	awaitGrant(t, ctx, st, id, "A") // A's own lease expired; it takes the task back
+	st.renewOff.Store(false)
+	close(st.gate) // the write in flight reaches the store, with the old token
+	pctx, pcancel := context.WithTimeout(ctx, 5*time.Second)
+	defer pcancel()
+	task := pollTask(t, pctx, st, id)
+	if task.State != string(tasker.TaskComplete) {
+		t.Fatalf("task is %s, want complete: the engine that got its own lease back left it undriven", task.State)
+	}
+	trail, err := st.Transitions(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tr := range trail {
+		if tr.Step == "d" && tr.Attempt == 1 && tr.To != string(tasker.StepInProgress) &&
+			(tr.To != string(tasker.StepWaitingForRetry) || tr.Error == nil || tr.Error.Code != tasker.CodeInterrupted) {
+			t.Errorf("d's first attempt ended %s → %s (%+v); want it recorded as interrupted, its late outcome refused", tr.From, tr.To, tr.Error)
+		}
+	}
+}
+
 // TestSharedLateOutcomeFenced: an engine that learns at a renewal that its
 // task went to another engine lets its run go; the outcome of an attempt
 // that run still had in hand, which its handler returned all the same, is
