@@ -87,6 +87,58 @@ func (s *stall) Apply(ctx context.Context, changes []store.Change) error {
 	return err
 }
 
+// TestSharedWaitThroughLostLease: an engine whose lease loop stalled loses
+// its task to another engine; a Wait on the first engine is not ended by
+// the first engine giving its run up (its late outcome is refused, its
+// lease is lost): it goes on reading the task, which the other engine
+// finishes, and returns it complete.
+func TestSharedWaitThroughLostLease(t *testing.T) {
+	st := newStall()
+	defer st.Close()
+	rs := newRuns()
+	atD, relA, relB := make(chan string, 8), make(chan struct{}), make(chan struct{})
+	hold := func(release chan struct{}) func(context.Context, *tasker.StepContext) error {
+		return func(ctx context.Context, sc *tasker.StepContext) error {
+			if sc.StepName() == "d" {
+				atD <- sc.TaskID()
+				<-release
+			}
+			return nil
+		}
+	}
+	const ttl = 200 * time.Millisecond
+	a := startShared(t, st, "A", ttl, 4, rs.handler("A", hold(relA)))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	id, err := a.Submit(ctx, tasker.SubmitRequest{Namespace: "shared", Name: "diamond"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-atD // A runs d
+	st.renewOff.Store(true)
+	st.acquireOff.Store(true)
+	b := startShared(t, st.Shared, "B", ttl, 4, rs.handler("B", hold(relB)))
+	<-atD // B took the task over once A's lease expired, and runs d again
+	waited := make(chan error, 1)
+	go func() {
+		task, err := a.WaitOutcome(ctx, id) // on A, whose run still drives the task
+		if err == nil && task.State != tasker.TaskComplete {
+			err = errors.New("task " + string(task.State))
+		}
+		waited <- err
+	}()
+	close(relA) // A's outcome of d is refused: A gives its run up
+	close(relB)
+	if task, err := b.WaitOutcome(ctx, id); err != nil || task.State != tasker.TaskComplete {
+		t.Fatalf("on B: %s, want complete", stateOf(task, err))
+	}
+	if err := <-waited; err != nil {
+		t.Errorf("WaitOutcome on A, the engine that lost the task: %v; want the task complete", err)
+	}
+	st.renewOff.Store(false)
+	st.acquireOff.Store(false)
+}
+
 // TestSharedOwnLeaseBack: an engine whose renewals failed until its lease
 // expired acquires its own task back (a new token) while its run of it is
 // in flight. The write that run had in flight, stamped with the old token,
