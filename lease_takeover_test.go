@@ -233,6 +233,71 @@ func TestSharedLateOutcomeFenced(t *testing.T) {
 	sa.acquireOff.Store(false)
 }
 
+// TestSharedNoWakeAfterLetGo: a parent task's step waits for its sub-task,
+// both run by engine A; A's lease loop stalls, engine B takes the parent
+// over (not the sub-task: it has room for one task), and A, renewing again,
+// lets its run of the parent go and keeps the sub-task. When the sub-task
+// ends on A, the parent's run that A let go is not woken: its waiting
+// attempt's handler is not called again on A (B has recorded that attempt
+// interrupted, and runs the step itself).
+func TestSharedNoWakeAfterLetGo(t *testing.T) {
+	shared := memory.NewShared()
+	defer shared.Close()
+	sa, sb := stallOn(shared), stallOn(shared)
+	atIssue, release := make(chan struct{}, 1), make(chan struct{})
+	w := &refundWorld{issue: func(context.Context, int32) (any, error) {
+		atIssue <- struct{}{}
+		<-release
+		return map[string]any{"refunded": 42}, nil
+	}}
+	var callsOnA atomic.Int32 // calls of the delegating step's first attempt on A
+	handlers := func(engine string) map[string]tasker.StepHandler {
+		hs := w.handlers()
+		delegate := hs["cs.delegate"]
+		hs["cs.delegate"] = tasker.HandlerFunc(func(ctx context.Context, sc *tasker.StepContext) (any, error) {
+			if engine == "A" && sc.Attempt() == 1 {
+				callsOnA.Add(1)
+			}
+			return delegate.Call(ctx, sc)
+		})
+		return hs
+	}
+	const ttl = 200 * time.Millisecond
+	tmpls := []*tasker.Template{mustParse(t, refundParentYAML), mustParse(t, refundChildYAML)}
+	a := startEngineWith(t, sa, &tasker.Config{Owner: "A", LeaseTTL: ttl, Workers: 4}, handlers("A"), tmpls...)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	id, err := a.Submit(ctx, tasker.SubmitRequest{Namespace: "customer_success", Name: "process_refund", Context: map[string]any{"amount": 42}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-atIssue // the parent's step waits for the sub-task, which runs on A
+	sa.renewOff.Store(true)
+	sa.acquireOff.Store(true)
+	b := startEngineWith(t, sb, &tasker.Config{Owner: "B", LeaseTTL: ttl, Workers: 1}, handlers("B"), tmpls...)
+	awaitGrant(t, ctx, sb, id, "B") // the oldest task whose lease expired: the parent
+	sa.renewOff.Store(false)
+	for range 2 { // a renewal after A's first since: A has let its run of the parent go
+		select {
+		case <-sa.renewed:
+		case <-ctx.Done():
+			t.Fatal("A never renewed")
+		}
+	}
+	close(release) // the sub-task ends, on A
+	task, err := b.WaitOutcome(ctx, id)
+	if err != nil || task.State != tasker.TaskComplete {
+		t.Fatalf("parent on B: %s, want complete", stateOf(task, err))
+	}
+	if d := task.Step("delegate_refund"); d.Attempts != 2 {
+		t.Errorf("delegate_refund after %d attempts, want 2: A's, interrupted, and B's", d.Attempts)
+	}
+	if n := callsOnA.Load(); n != 1 {
+		t.Errorf("A called the waiting attempt's handler %d times, want once: it woke the run it had let go", n)
+	}
+	sa.acquireOff.Store(false)
+}
+
 // awaitGrant waits until st grants owner a lease on task id.
 func awaitGrant(t *testing.T, ctx context.Context, st *stall, id, owner string) {
 	t.Helper()

@@ -613,7 +613,10 @@ func (s *scheduler) abandon(r *run, err error) {
 }
 
 // release stops driving r's task; err says why, when it did not end. A
-// parent step waiting for the task, a sub-task, is woken.
+// parent step waiting for the task, a sub-task, is woken, unless this
+// engine has let the parent's run go too (its lease was lost): the engine
+// now driving the parent resumes that step (as watchRemote does not wake
+// an ended parent either).
 func (s *scheduler) release(r *run, err error) {
 	s.mu.Lock()
 	if s.runs[r.id] == r {
@@ -629,7 +632,7 @@ func (s *scheduler) release(r *run, err error) {
 	if s.freed != nil {
 		s.freed()
 	}
-	if waited {
+	if waited && !w.r.isEnded() {
 		s.push(w.r.wake(w.step)...)
 	}
 }
