@@ -270,6 +270,7 @@ type crashVerifier struct {
 	children map[string]string
 
 	steps, planned, unlogged, interruptedCode int
+	late                                      int // calls after their step's completion, of attempts their process had lost
 	resumed, redone                           int // batch worker attempts that resumed from a checkpoint; items processed again
 }
 
@@ -284,7 +285,7 @@ func newCrashVerifier(t *testing.T, st store.Store, eng *tasker.Engine, ts []*ta
 	for a, n := range l.runs {
 		k := [2]string{a.task, a.step}
 		v.byStep[k] = append(v.byStep[k], a.attempt)
-		if n > crashCallsPerAttempt(a.step) {
+		if most := crashCallsPerAttempt(a.step); most > 0 && n > most {
 			t.Errorf("task %s step %s attempt %d ran %d times", a.task, a.step, a.attempt, n)
 		}
 	}
@@ -315,8 +316,9 @@ func (v *crashVerifier) finish(tasks int) {
 	}
 	t.Logf("verified %d tasks, %d steps, %d handler runs: %d attempts cut short by the kills and recorded as interrupted (%d steps end with code %s), "+
 		"%d planned first-attempt failures, %d claimed attempts that never reached their handler; "+
-		"%d batch worker attempts resumed from a checkpoint, %d items processed again after a kill fell between processing and checkpoint",
-		tasks, v.steps, len(v.runs), recovered, v.interruptedCode, tasker.CodeInterrupted, v.planned, v.unlogged, v.resumed, v.redone)
+		"%d batch worker attempts resumed from a checkpoint, %d items processed again after a kill fell between processing and checkpoint; "+
+		"%d calls began after their step's completion, each of an attempt its process had lost (see timing)",
+		tasks, v.steps, len(v.runs), recovered, v.interruptedCode, tasker.CodeInterrupted, v.planned, v.unlogged, v.resumed, v.redone, v.late)
 }
 
 func (v *crashVerifier) task(tmpl *tasker.Template, n int, task *tasker.Task) {
@@ -435,6 +437,17 @@ func (v *crashVerifier) step(task *tasker.Task, s *tasker.Step, want crashResult
 // against the time its completion was stored (its complete transition's
 // At): no call began after it, so no step ran again once complete, and a
 // call of the attempt that completed had returned by then.
+//
+// One kind of late call is counted (late), not failed: a call of an
+// attempt recorded as interrupted, by a process that held the task's lease
+// when it claimed the attempt and then stalled past the lease's end while
+// another engine took the task over and completed the step; it went on
+// when it woke, before it learned that it had lost the task (at its next
+// renewal or write): a claimed attempt's call, or the call that wakes a
+// step waiting for its sub-task. No lease stops a process that stalled
+// from going on once it wakes; what matters is that its outcome was
+// refused (the attempt is recorded interrupted, not complete), which the
+// trail's checks verify.
 func (v *crashVerifier) timing(where string, task *tasker.Task, s *tasker.Step, completed int) {
 	t := v.t
 	t.Helper()
@@ -444,7 +457,12 @@ func (v *crashVerifier) timing(where string, task *tasker.Task, s *tasker.Step, 
 	}
 	returned := false
 	for _, a := range v.byStep[[2]string{task.ID, s.Name}] {
-		for _, c := range v.calls[crashAttempt{task.ID, s.Name, a}] {
+		at := crashAttempt{task.ID, s.Name, a}
+		for _, c := range v.calls[at] {
+			if c.begin.After(done) && a != completed && v.cut[at] != 0 {
+				v.late++
+				continue
+			}
 			if c.begin.After(done) {
 				t.Errorf("%s: a call of attempt %d began at %s (in %s), after the step's completion was stored at %s",
 					where, a, c.begin.Format(time.RFC3339Nano), c.log, done.Format(time.RFC3339Nano))

@@ -8,7 +8,7 @@ package tasker_test
 // -multiproc.procs child processes (TestMultiprocChild, this test binary
 // again, told its part through TASKER_MULTIPROC_CHILD). Each runs an engine
 // on the schema, as its own owner, with mpWorkers workers and a LeaseTTL of
-// mpLeaseTTL, and the crash test's handlers, which log every call to a file
+// -multiproc.ttl, and the crash test's handlers, which log every call to a file
 // of the process's own (crashTimed). Child i submits the crash test's tasks
 // crash-n with n ≡ i (mod procs): -multiproc.tasks in all, of the seven
 // shapes of crash_test.go (static DAGs, a decision, a batch whose workers
@@ -41,6 +41,7 @@ package tasker_test
 //
 //	-multiproc.tasks N        tasks in all (default 1000; 200 with -short)
 //	-multiproc.procs N        engine processes (default 3)
+//	-multiproc.ttl D          each engine's Config.LeaseTTL (default 1s)
 //	-multiproc.timeout D      limit on the run (default 3m)
 
 import (
@@ -68,14 +69,14 @@ var (
 	mpTasks   = flag.Int("multiproc.tasks", 1000, "TestMultiprocKill: how many tasks the processes run (at most 200 with -short)")
 	mpProcs   = flag.Int("multiproc.procs", 3, "TestMultiprocKill: how many engine processes share the store")
 	mpTimeout = flag.Duration("multiproc.timeout", 3*time.Minute, "TestMultiprocKill: limit on the whole run")
+	mpTTL     = flag.Duration("multiproc.ttl", time.Second, "TestMultiprocKill: each engine's Config.LeaseTTL: short, so that takeover is quick")
 )
 
 const (
-	mpEnv      = "TASKER_MULTIPROC_CHILD" // the child's mpConfig, as JSON; unset in the parent
-	mpWorkers  = 8                        // each engine's Config.Workers
-	mpLeaseTTL = time.Second              // each engine's Config.LeaseTTL: short, so takeover is quick
-	mpKillAt   = 0.4                      // the share of tasks complete when a process is killed
-	mpPoll     = 100 * time.Millisecond   // how often the parent reads the store
+	mpEnv     = "TASKER_MULTIPROC_CHILD" // the child's mpConfig, as JSON; unset in the parent
+	mpWorkers = 8                        // each engine's Config.Workers
+	mpKillAt  = 0.4                      // the share of tasks complete when a process is killed
+	mpPoll    = 100 * time.Millisecond   // how often the parent reads the store
 )
 
 // mpConfig is what a child process is told.
@@ -170,18 +171,19 @@ func TestMultiprocKill(t *testing.T) {
 	m := startMultiproc(t, tasks, procs)
 	t0 := time.Now()
 	m.waitFor("every task stored", func(f mpFigures) bool { return f.stored == tasks })
-	m.waitFor(fmt.Sprintf("%.0f%% of the tasks complete", 100*mpKillAt), func(f mpFigures) bool { return f.complete >= int(mpKillAt*float64(tasks)) })
+	f := m.waitFor(fmt.Sprintf("%.0f%% of the tasks complete", 100*mpKillAt), func(f mpFigures) bool { return f.complete >= int(mpKillAt*float64(tasks)) })
 	victim := rand.IntN(procs)
+	killed := time.Now()
 	m.kill(victim)
-	t.Logf("killed %s after %v, with %d tasks complete: it held %d unfinished tasks, with %d attempts in progress",
-		m.owner(victim), time.Since(t0).Round(time.Millisecond), m.killedAt, len(m.orphans), len(m.cut))
+	t.Logf("killed %s after %v, with %d tasks complete: it held %d unfinished tasks, with %d attempts in progress (read in %v)",
+		m.owner(victim), killed.Sub(t0).Round(time.Millisecond), f.complete, len(m.orphans), len(m.cut), time.Since(killed).Round(time.Millisecond))
 	m.waitFor("every task complete", func(f mpFigures) bool { return f.complete == tasks })
 	t.Logf("every task complete after %v", time.Since(t0).Round(time.Millisecond))
 	m.stopSurvivors()
 	logs := crashReadLog(t, m.logs()...)
 	m.addInterrupted()
-	crashVerifyStore(t, m.st, m.ts, tasks, logs, m.cut)
-	m.report(logs)
+	v := crashVerifyStore(t, m.st, m.ts, tasks, logs, m.cut)
+	m.report(logs, v.late)
 }
 
 // multiproc is a run of TestMultiprocKill.
@@ -194,10 +196,9 @@ type multiproc struct {
 	children []*crashChild
 	deadline time.Time
 
-	victim   int                  // the child killed; -1 before
-	killedAt int                  // tasks complete when it was
-	orphans  map[string]bool      // the unfinished tasks it held then
-	cut      map[crashAttempt]int // attempts recorded as interrupted: 1 when the kill left them in progress, 2 otherwise
+	victim  int                  // the child killed; -1 before
+	orphans map[string]bool      // the unfinished tasks it held then
+	cut     map[crashAttempt]int // attempts recorded as interrupted: 1 when the kill left them in progress, 2 otherwise
 }
 
 // startMultiproc creates the schema and starts procs children on it.
@@ -212,7 +213,7 @@ func startMultiproc(t *testing.T, tasks, procs int) *multiproc {
 		deadline: time.Now().Add(*mpTimeout), orphans: make(map[string]bool), cut: make(map[crashAttempt]int)}
 	for i := range procs {
 		cfg, err := json.Marshal(mpConfig{Schema: schema, Log: m.logPath(i), Owner: m.owner(i), Index: i,
-			Procs: procs, Tasks: tasks, Workers: mpWorkers, LeaseTTL: mpLeaseTTL})
+			Procs: procs, Tasks: tasks, Workers: mpWorkers, LeaseTTL: *mpTTL})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -268,9 +269,9 @@ func (m *multiproc) figures() mpFigures {
 }
 
 // waitFor polls the store until done says its figures are what the test
-// waits for. It fails the test at the deadline, when a task ended in
-// error, or when a child not killed exited.
-func (m *multiproc) waitFor(what string, done func(mpFigures) bool) {
+// waits for, and returns them. It fails the test at the deadline, when a
+// task ended in error, or when a child not killed exited.
+func (m *multiproc) waitFor(what string, done func(mpFigures) bool) mpFigures {
 	m.t.Helper()
 	for {
 		f := m.figures()
@@ -278,7 +279,7 @@ func (m *multiproc) waitFor(what string, done func(mpFigures) bool) {
 		case len(f.failed) > 0:
 			m.fatalf("waiting for %s: tasks ended not complete: %v", what, f.failed)
 		case done(f):
-			return
+			return f
 		case time.Now().After(m.deadline):
 			m.fatalf("waiting for %s: %d tasks stored, %d complete at the deadline (-multiproc.timeout=%v)", what, f.stored, f.complete, *mpTimeout)
 		}
@@ -315,7 +316,6 @@ func (m *multiproc) kill(i int) {
 	if err != nil {
 		m.t.Fatal(err)
 	}
-	m.killedAt = m.figures().complete
 	for _, rec := range recs {
 		if rec.Owner != m.owner(i) {
 			continue
@@ -385,9 +385,11 @@ func (m *multiproc) addInterrupted() {
 }
 
 // report logs how the processes split the work, what the kill cut short
-// and who took it over, and fails the test unless every process ran some
-// tasks and the killed one's unfinished tasks were finished by the others.
-func (m *multiproc) report(l crashLogged) {
+// and who took it over (late is the verifier's count of calls a process
+// began after it had lost their task), and fails the test unless every
+// process ran some tasks and the killed one's unfinished tasks were
+// finished by the others.
+func (m *multiproc) report(l crashLogged, late int) {
 	t := m.t
 	t.Helper()
 	sp := m.split(l)
@@ -395,8 +397,9 @@ func (m *multiproc) report(l crashLogged) {
 	t.Logf("split of the %d tasks: by the process that made the last handler call of each %v (%d tasks had calls in two processes or more); "+
 		"by store.Task.Owner %v (\"\": released when its engine stopped); handler calls by process %v", m.tasks, sp.finisher, sp.shared, sp.owner, sp.calls)
 	t.Logf("%s was killed holding %d unfinished tasks, now owned by %v; %d attempts were recorded as interrupted: "+
-		"%d of the killed process (%d of them seen in progress at the kill), %d taken from a live process whose lease had expired",
-		m.owner(m.victim), len(m.orphans), sp.taken, len(m.cut), killed, m.count(1), live)
+		"%d of the killed process (%d of them seen in progress at the kill), %d taken from a live process whose lease had expired "+
+		"(%d calls of those began after another engine completed their step)",
+		m.owner(m.victim), len(m.orphans), sp.taken, len(m.cut), killed, m.count(1), live, late)
 	for i := range m.children {
 		if sp.finisher[m.owner(i)] == 0 || sp.calls[m.owner(i)] == 0 {
 			t.Errorf("process %s ran no task: %v", m.owner(i), sp.finisher)
