@@ -585,7 +585,6 @@ func (r *run) cutOff(i int, task TaskState, by Action, now time.Time) store.Chan
 	return ch
 }
 
-// isEnded reports whether the run's final state is decided.
 // withLease sets the fencing token of r's writes, before r is shared.
 func (r *run) withLease(token int64) *run {
 	r.lease = token
@@ -595,6 +594,7 @@ func (r *run) withLease(token int64) *run {
 // leaseToken returns the fencing token of r's writes.
 func (r *run) leaseToken() int64 { return r.lease }
 
+// isEnded reports whether the run's final state is decided.
 func (r *run) isEnded() bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
