@@ -84,7 +84,7 @@ input_schema:
   required: [n]
   properties:
     n: {type: integer}
-`}
+`, crashDelegateYAML}
 
 // The steps of the dynamic shapes, as crashDynamicYAML names them.
 const (
@@ -143,20 +143,23 @@ type crashProgress struct {
 }
 
 // crashHandlerFor is the handler of the callable "crash.<template name>".
+// Every call is logged (crashTimed).
 func crashHandlerFor(tmpl *tasker.Template, logf *os.File) tasker.HandlerFunc {
 	switch tmpl.Name {
 	case "decision":
-		return crashDecisionHandler(logf)
+		return crashTimed(logf, crashDecisionHandler())
 	case "batch":
-		return crashBatchHandler(logf)
+		return crashTimed(logf, crashBatchHandler(logf))
+	case "delegate":
+		return crashTimed(logf, crashDelegateHandler())
 	}
-	return crashHandler(tmpl, logf)
+	return crashTimed(logf, crashHandler(tmpl))
 }
 
 // crashDecisionHandler runs the decision shape's steps.
-func crashDecisionHandler(logf *os.File) tasker.HandlerFunc {
+func crashDecisionHandler() tasker.HandlerFunc {
 	return func(ctx context.Context, sc *tasker.StepContext) (any, error) {
-		if err := crashBegin(ctx, sc, logf); err != nil {
+		if err := crashBegin(ctx); err != nil {
 			return nil, err
 		}
 		var in crashInput
@@ -198,7 +201,7 @@ func crashDecisionHandler(logf *os.File) tasker.HandlerFunc {
 // crashBatchHandler runs the batch shape's steps.
 func crashBatchHandler(logf *os.File) tasker.HandlerFunc {
 	return func(ctx context.Context, sc *tasker.StepContext) (any, error) {
-		if err := crashBegin(ctx, sc, logf); err != nil {
+		if err := crashBegin(ctx); err != nil {
 			return nil, err
 		}
 		switch name := sc.StepName(); name {
@@ -239,7 +242,7 @@ func crashWork(ctx context.Context, sc *tasker.StepContext, logf *os.File) (any,
 		if err := crashPause(ctx, crashItemDelay); err != nil {
 			return nil, err
 		}
-		if err := crashLogLine(logf, fmt.Sprintf("%s %s %d %d\n", sc.TaskID(), sc.StepName(), sc.Attempt(), i)); err != nil {
+		if err := crashLogLine(logf, fmt.Sprintf("%s %s %d item %d\n", sc.TaskID(), sc.StepName(), sc.Attempt(), i)); err != nil {
 			return nil, err
 		}
 		cp = crashProgress{Next: i + 1, Sum: cp.Sum + i}
@@ -424,6 +427,7 @@ type crashDynamicFigures struct {
 	decisionsOpen int // decision tasks with branches created and the convergence not complete
 	workersCut    int // batch workers in progress
 	midBatch      int // of those, with a checkpoint saved: the next attempt resumes from it
+	delegatesCut  int // delegate steps in progress, most of them waiting for their sub-task
 }
 
 // add counts step s of task, read after a kill.
@@ -434,6 +438,8 @@ func (f *crashDynamicFigures) add(task store.Task, s store.Step) {
 		f.decisionsCut++
 	case task.Name == "decision" && s.Name == crashMerge && s.State != string(tasker.StepComplete):
 		f.decisionsOpen++ // the convergence exists once the decision chose
+	case task.Name == "delegate" && s.Name == crashDelegate && inProgress:
+		f.delegatesCut++
 	case task.Name == "batch" && strings.HasPrefix(s.Name, crashWorker+"_") && inProgress:
 		f.workersCut++
 		if s.Checkpoint != nil {
@@ -443,6 +449,6 @@ func (f *crashDynamicFigures) add(task store.Task, s store.Step) {
 }
 
 func (f crashDynamicFigures) String() string {
-	return fmt.Sprintf("decisions: %d in progress, %d tasks between decision and convergence; batches: %d workers in progress, %d of them with a checkpoint",
-		f.decisionsCut, f.decisionsOpen, f.workersCut, f.midBatch)
+	return fmt.Sprintf("decisions: %d in progress, %d tasks between decision and convergence; batches: %d workers in progress, %d of them with a checkpoint; "+
+		"sub-tasks: %d delegate steps in progress", f.decisionsCut, f.decisionsOpen, f.workersCut, f.midBatch, f.delegatesCut)
 }

@@ -12,24 +12,30 @@ package tasker_test
 // Four shapes are static (diamond, chain, fan, flaky); two grow as they run
 // (decision: a decision choosing one or two of three branches, then a
 // deferred convergence; batch: a batchable step, workers that checkpoint
-// every item, a convergence; see crash_shapes_test.go). Every handler first
-// appends one line "<task id> <step name> <attempt>" to an execution log, in
-// one write to an O_APPEND file, so the line survives SIGKILL (it is in the
-// page cache); a batch worker appends one more line per item it processes.
+// every item, a convergence; see crash_shapes_test.go); one starts a
+// sub-task (delegate: a step that runs a diamond as its sub-task and waits
+// for it; see crash_subtask_test.go). Every call of a handler first appends
+// one line "<task id> <step name> <attempt> begin <unix ns>" to an execution
+// log, in one write to an O_APPEND file, so the line survives SIGKILL (it is
+// in the page cache), and one more, "… end <begin> <unix ns>", when it
+// returns (crashTimed); a batch worker appends "… item <i>" per item it
+// processes.
 //
 // The parent starts the child, lets it run for a random 50–400 ms, kills it
 // with SIGKILL, and repeats. Then it runs the child once more to the end,
 // which must exit 0, and checks the store and the execution log: every task
 // exists once and completed, every result is right, every step completed
-// exactly once and no step ran after it completed, every handler call has its
-// in_progress transition in the audit trail, no dependent started before its
-// dependencies completed, and every attempt a kill left in progress was
-// recorded as interrupted and retried. Of the dynamic shapes it checks too
-// that exactly the chosen branches exist (the others are StepNotCreated) and
-// the convergence names them; that the workers are those of the batches; and
-// that every item was processed at least once and checkpointed exactly once,
-// twice only when a kill fell between its processing and its checkpoint (see
-// crashVerifier.checkpoints for the exact property). It logs, per kill, how
+// exactly once and no call of its handler began after its completion was
+// stored, every handler call has its in_progress transition in the audit
+// trail, no dependent started before its dependencies completed, and every
+// attempt a kill left in progress was recorded as interrupted and retried.
+// Of the dynamic shapes it checks too that exactly the chosen branches exist
+// (the others are StepNotCreated) and the convergence names them; that the
+// workers are those of the batches; that every item was processed at least
+// once and checkpointed exactly once, twice only when a kill fell between
+// its processing and its checkpoint (see crashVerifier.checkpoints for the
+// exact property); and that each delegate step started one sub-task, which
+// passes every check of a diamond and ended before the step. It logs, per kill, how
 // many tasks and steps were complete, how many attempts the kill cut short,
 // and what it cut short of decisions and batches, and fails if four or more
 // kills came while the child was busy running handlers yet none of them cut
@@ -48,6 +54,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -203,9 +210,9 @@ func crashRequest(ts []*tasker.Template, n int) tasker.SubmitRequest {
 // crashHandler is the handler of every step of tmpl, a static shape. It
 // begins as every crash-test handler does (crashBegin) and returns its
 // step's sum, computed from the task input and its dependencies' results.
-func crashHandler(tmpl *tasker.Template, logf *os.File) tasker.HandlerFunc {
+func crashHandler(tmpl *tasker.Template) tasker.HandlerFunc {
 	return func(ctx context.Context, sc *tasker.StepContext) (any, error) {
-		if err := crashBegin(ctx, sc, logf); err != nil {
+		if err := crashBegin(ctx); err != nil {
 			return nil, err
 		}
 		spec := tmpl.Step(sc.StepName())
@@ -238,13 +245,31 @@ func crashHandler(tmpl *tasker.Template, logf *os.File) tasker.HandlerFunc {
 	}
 }
 
-// crashBegin is how every crash-test handler begins: it logs the attempt,
-// "<task id> <step name> <attempt>", and sleeps 0–5 ms.
-func crashBegin(ctx context.Context, sc *tasker.StepContext, logf *os.File) error {
-	if err := crashLogLine(logf, fmt.Sprintf("%s %s %d\n", sc.TaskID(), sc.StepName(), sc.Attempt())); err != nil {
-		return err
-	}
+// crashBegin is how every crash-test handler begins, once crashTimed has
+// logged its call: it sleeps 0–5 ms.
+func crashBegin(ctx context.Context) error {
 	return crashPause(ctx, 5*time.Millisecond)
+}
+
+// crashTimed is h, every call of which is logged: the line
+// "<task id> <step name> <attempt> begin <unix ns>" before h runs, so that
+// it survives a SIGKILL that cuts h short, and
+// "<task id> <step name> <attempt> end <begin's unix ns> <unix ns>" once h
+// returned (a sub-task's step is called twice in one attempt: once to
+// start the sub-task, once when it ended).
+func crashTimed(logf *os.File, h tasker.HandlerFunc) tasker.HandlerFunc {
+	return func(ctx context.Context, sc *tasker.StepContext) (any, error) {
+		begin := time.Now().UnixNano()
+		where := fmt.Sprintf("%s %s %d", sc.TaskID(), sc.StepName(), sc.Attempt())
+		if err := crashLogLine(logf, fmt.Sprintf("%s begin %d\n", where, begin)); err != nil {
+			return nil, err
+		}
+		out, err := h(ctx, sc)
+		if logErr := crashLogLine(logf, fmt.Sprintf("%s end %d %d\n", where, begin, time.Now().UnixNano())); logErr != nil {
+			return nil, logErr
+		}
+		return out, err
+	}
 }
 
 // crashLogLine appends line to the execution log in one write.
@@ -331,21 +356,37 @@ func TestCrashChild(t *testing.T) {
 	t.Logf("every task complete after %v", time.Since(t0))
 }
 
-// crashChild is one run of the child process.
+// crashChild is one run of a child process: this test binary, running one
+// of its tests.
 type crashChild struct {
-	cmd  *exec.Cmd
-	out  bytes.Buffer
-	done chan struct{}
-	err  error // cmd.Wait's, once done is closed
+	cmd   *exec.Cmd
+	out   bytes.Buffer   // its output, to read once done is closed
+	stdin io.WriteCloser // its standard input, when it has a pipe there
+	done  chan struct{}
+	err   error // cmd.Wait's, once done is closed
 }
 
 func startCrashChild(t *testing.T, dir string, tasks int) *crashChild {
 	t.Helper()
+	return startChild(t, "TestCrashChild", []string{crashEnv + "=" + dir}, false, "-crash.tasks="+strconv.Itoa(tasks))
+}
+
+// startChild starts this test binary as a child process that runs test
+// alone, verbosely, with env added to its environment and args to its
+// flags. With stdin, its standard input is a pipe (crashChild.stdin):
+// closing it tells the child to end.
+func startChild(t *testing.T, test string, env []string, stdin bool, args ...string) *crashChild {
+	t.Helper()
 	c := &crashChild{done: make(chan struct{})}
-	c.cmd = exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1", "-test.v",
-		"-crash.tasks="+strconv.Itoa(tasks))
-	c.cmd.Env = append(os.Environ(), crashEnv+"="+dir)
+	c.cmd = exec.Command(os.Args[0], append([]string{"-test.run=^" + test + "$", "-test.count=1", "-test.v"}, args...)...)
+	c.cmd.Env = append(os.Environ(), env...)
 	c.cmd.Stdout, c.cmd.Stderr = &c.out, &c.out
+	if stdin {
+		var err error
+		if c.stdin, err = c.cmd.StdinPipe(); err != nil {
+			t.Fatalf("start child: %v", err)
+		}
+	}
 	if err := c.cmd.Start(); err != nil {
 		t.Fatalf("start child: %v", err)
 	}
@@ -365,11 +406,32 @@ func (c *crashChild) killAfter(t *testing.T, d time.Duration) bool {
 		return false
 	case <-time.After(d):
 	}
+	c.kill(t)
+	return true
+}
+
+// kill kills the child with SIGKILL, unless it has exited, and waits for it.
+func (c *crashChild) kill(t *testing.T) {
+	t.Helper()
 	if err := c.cmd.Process.Kill(); err != nil && !errors.Is(err, os.ErrProcessDone) {
 		t.Fatalf("kill child: %v", err)
 	}
 	<-c.done
-	return true
+}
+
+// exited reports whether the child has exited.
+func (c *crashChild) exited() bool {
+	select {
+	case <-c.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// passed reports whether the child exited 0 with its test passed.
+func (c *crashChild) passed() bool {
+	return c.err == nil && bytes.Contains(c.out.Bytes(), []byte("--- PASS: "))
 }
 
 func TestCrashRecovery(t *testing.T) {
@@ -400,7 +462,7 @@ func TestCrashRecovery(t *testing.T) {
 	if c.killAfter(t, 2*time.Minute) {
 		t.Fatalf("final run: child still running after 2 min, killed\n%s", c.out.Bytes())
 	}
-	if c.err != nil || !bytes.Contains(c.out.Bytes(), []byte("--- PASS: TestCrashChild")) {
+	if !c.passed() {
 		t.Fatalf("final run: child failed: %v\n%s", c.err, c.out.Bytes())
 	}
 	t.Logf("final run: all tasks done in %v: %s", time.Since(start).Round(time.Millisecond), crashSnapshot(t, dir))
@@ -416,8 +478,9 @@ type crashKills struct {
 
 	// Kills that left a decision in progress, or decision tasks between
 	// their decision and their convergence; kills that left batch workers
-	// in progress, and workers in progress after a checkpoint (mid-batch).
-	decisionCut, decisionOpen, workerCut, midBatch int
+	// in progress, and workers in progress after a checkpoint (mid-batch);
+	// kills that left a delegate step in progress (mid-subtask).
+	decisionCut, decisionOpen, workerCut, midBatch, midSubtask int
 }
 
 // crashKillCycles starts the child, kills it after a random 50–400 ms, and
@@ -459,7 +522,8 @@ func (k *crashKills) count(f crashDynamicFigures) {
 	for _, c := range []struct {
 		kills *int
 		n     int
-	}{{&k.decisionCut, f.decisionsCut}, {&k.decisionOpen, f.decisionsOpen}, {&k.workerCut, f.workersCut}, {&k.midBatch, f.midBatch}} {
+	}{{&k.decisionCut, f.decisionsCut}, {&k.decisionOpen, f.decisionsOpen}, {&k.workerCut, f.workersCut}, {&k.midBatch, f.midBatch},
+		{&k.midSubtask, f.delegatesCut}} {
 		if c.n > 0 {
 			*c.kills++
 		}
@@ -471,8 +535,8 @@ func (k *crashKills) count(f crashDynamicFigures) {
 func (k *crashKills) report(t *testing.T, cycles, tasks int) {
 	t.Logf("%d of %d kills were busy; the kills left %d attempts in progress", k.busy, cycles, len(k.cut))
 	t.Logf("mid-decision: %d kills cut a decision short, %d found decision tasks between decision and convergence; "+
-		"mid-batch: %d kills cut batch workers short, %d of them a worker that had saved a checkpoint",
-		k.decisionCut, k.decisionOpen, k.workerCut, k.midBatch)
+		"mid-batch: %d kills cut batch workers short, %d of them a worker that had saved a checkpoint; "+
+		"mid-subtask: %d kills cut a delegate step short", k.decisionCut, k.decisionOpen, k.workerCut, k.midBatch, k.midSubtask)
 	// A busy kill finds no attempt in progress now and then (a few per cent:
 	// the claims were waiting on a checkpoint of the database, say); four in
 	// a row is no longer chance.

@@ -100,58 +100,107 @@ func crashSnapshot(t *testing.T, dir string) crashFigures {
 	return f
 }
 
-// crashLogged is what the execution log says the handlers did.
+// crashLogged is what the execution logs say the handlers did.
 type crashLogged struct {
-	runs  map[crashAttempt]int   // how many times each attempt ran
-	items map[crashAttempt][]int // the items each batch worker attempt processed, in order
+	runs  map[crashAttempt]int         // how many times the handler of each attempt was called
+	items map[crashAttempt][]int       // the items each batch worker attempt processed, in order
+	calls map[crashAttempt][]crashCall // each call of each attempt's handler, in log order
 }
 
-// crashReadLog reads the execution log: lines "<task> <step> <attempt>" of
-// handler runs and "<task> <step> <attempt> <item>" of items processed.
-func crashReadLog(t *testing.T, dir string) crashLogged {
+// crashCall is one call of a handler, as an execution log tells it.
+type crashCall struct {
+	log        string    // the log's file name: which process made the call
+	begin, end time.Time // end is zero when the call never returned (a kill cut it short)
+}
+
+// crashReadLog reads the execution logs at paths (see crashTimed and
+// crashWork): lines "<task> <step> <attempt> begin <unix ns>" and
+// "… end <begin unix ns> <unix ns>" of handler calls, and
+// "… item <item>" of items processed.
+func crashReadLog(t *testing.T, paths ...string) crashLogged {
 	t.Helper()
-	f, err := os.Open(filepath.Join(dir, crashLog))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	l := crashLogged{runs: make(map[crashAttempt]int), items: make(map[crashAttempt][]int)}
-	sc := bufio.NewScanner(f)
-	for n := 1; sc.Scan(); n++ {
-		fields := strings.Fields(sc.Text())
-		var a crashAttempt
-		var err, itemErr error
-		item := -1
-		if len(fields) == 3 || len(fields) == 4 {
-			a.task, a.step = fields[0], fields[1]
-			a.attempt, err = strconv.Atoi(fields[2])
+	l := crashLogged{runs: make(map[crashAttempt]int), items: make(map[crashAttempt][]int), calls: make(map[crashAttempt][]crashCall)}
+	for _, path := range paths {
+		f, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
 		}
-		if len(fields) == 4 {
-			item, itemErr = strconv.Atoi(fields[3])
+		sc := bufio.NewScanner(f)
+		for n := 1; sc.Scan(); n++ {
+			if err := l.add(filepath.Base(path), sc.Text()); err != nil {
+				f.Close()
+				t.Fatalf("execution log %s line %d is malformed: %q: %v", path, n, sc.Text(), err)
+			}
 		}
-		if len(fields) < 3 || len(fields) > 4 || err != nil || itemErr != nil {
-			t.Fatalf("execution log line %d is malformed: %q", n, sc.Text())
+		err = sc.Err()
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
 		}
-		if item >= 0 {
-			l.items[a] = append(l.items[a], item)
-		} else {
-			l.runs[a]++
-		}
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
 	}
 	return l
 }
 
-// crashVerify checks the store and the execution log once every task is
-// done; cut lists the attempts the kills left in progress.
+// add adds line of the execution log named log.
+func (l *crashLogged) add(log, line string) error {
+	fields := strings.Fields(line)
+	if len(fields) < 5 {
+		return errors.New("too few fields")
+	}
+	a := crashAttempt{task: fields[0], step: fields[1]}
+	nums := make([]int64, len(fields)-4)
+	var err error
+	a.attempt, err = strconv.Atoi(fields[2])
+	for i := range nums {
+		var e error
+		nums[i], e = strconv.ParseInt(fields[4+i], 10, 64)
+		err = errors.Join(err, e)
+	}
+	switch kind := fields[3]; {
+	case err != nil:
+		return err
+	case kind == "begin" && len(nums) == 1:
+		l.runs[a]++
+		l.calls[a] = append(l.calls[a], crashCall{log: log, begin: time.Unix(0, nums[0])})
+	case kind == "end" && len(nums) == 2:
+		return l.ended(a, log, time.Unix(0, nums[0]), time.Unix(0, nums[1]))
+	case kind == "item" && len(nums) == 1:
+		l.items[a] = append(l.items[a], int(nums[0]))
+	default:
+		return fmt.Errorf("unknown line kind %q with %d numbers", kind, len(nums))
+	}
+	return nil
+}
+
+// ended records the end of the call of a's handler that log says began at
+// begin.
+func (l *crashLogged) ended(a crashAttempt, log string, begin, end time.Time) error {
+	for i, c := range l.calls[a] {
+		if c.log == log && c.begin.Equal(begin) && c.end.IsZero() {
+			l.calls[a][i].end = end
+			return nil
+		}
+	}
+	return errors.New("the end of a call whose beginning is not logged")
+}
+
+// crashVerify checks the SQLite store of dir and its execution log once
+// every task is done; cut lists the attempts the kills left in progress.
 func crashVerify(t *testing.T, dir string, ts []*tasker.Template, tasks int, cut map[crashAttempt]int) {
 	st, err := sqlite.Open(filepath.Join(dir, crashDB), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer st.Close()
+	crashVerifyStore(t, st, ts, tasks, crashReadLog(t, filepath.Join(dir, crashLog)), cut)
+}
+
+// crashVerifyStore checks st and the execution logs l once every task is
+// done: st holds the tasks crash-0 … crash-<tasks-1>, each once, and the
+// sub-tasks of those of the delegate shape, nothing else, and every check
+// of crashVerifier passes. cut lists the attempts that kills left in
+// progress. It returns the verifier, for its figures.
+func crashVerifyStore(t *testing.T, st store.Store, ts []*tasker.Template, tasks int, l crashLogged, cut map[crashAttempt]int) *crashVerifier {
 	eng, err := tasker.New(st, nil) // never started: it only reads
 	if err != nil {
 		t.Fatal(err)
@@ -165,17 +214,9 @@ func crashVerify(t *testing.T, dir string, ts []*tasker.Template, tasks int, cut
 	if err != nil {
 		t.Fatal(err)
 	}
-	byKey := make(map[string]string) // idempotency key → task ID
-	for _, task := range list {
-		if prev, dup := byKey[task.IdempotencyKey]; dup {
-			t.Errorf("key %q has two tasks: %s and %s", task.IdempotencyKey, prev, task.ID)
-		}
-		byKey[task.IdempotencyKey] = task.ID
-	}
-	if len(list) != tasks {
-		t.Errorf("store has %d tasks, want %d", len(list), tasks)
-	}
-	v := newCrashVerifier(t, st, crashReadLog(t, dir), cut)
+	byKey := crashKeys(t, list)
+	v := newCrashVerifier(t, st, eng, ts, l, cut)
+	top := make(map[string]bool)
 	for n := range tasks {
 		key := fmt.Sprintf("crash-%d", n)
 		id, ok := byKey[key]
@@ -183,37 +224,68 @@ func crashVerify(t *testing.T, dir string, ts []*tasker.Template, tasks int, cut
 			t.Errorf("no task has key %s", key)
 			continue
 		}
+		top[id] = true
 		task, err := eng.Get(ctx, id)
 		if err != nil {
 			t.Fatal(err)
 		}
 		v.task(ts[n%len(ts)], n, task)
 	}
+	for _, task := range list {
+		if !top[task.ID] && v.children[task.ID] == "" {
+			t.Errorf("task %s (%s, key %q) is neither one of the %d tasks submitted nor the sub-task of one", task.ID, task.Name, task.IdempotencyKey, tasks)
+		}
+	}
 	v.finish(len(list))
+	return v
+}
+
+// crashKeys maps the idempotency keys of list to their tasks' IDs; a key
+// that two tasks have is an error.
+func crashKeys(t *testing.T, list []*tasker.Task) map[string]string {
+	byKey := make(map[string]string)
+	for _, task := range list {
+		if prev, dup := byKey[task.IdempotencyKey]; dup {
+			t.Errorf("key %q has two tasks: %s and %s", task.IdempotencyKey, prev, task.ID)
+		}
+		byKey[task.IdempotencyKey] = task.ID
+	}
+	return byKey
 }
 
 // crashVerifier checks tasks one by one and keeps the figures.
 type crashVerifier struct {
 	t       *testing.T
 	st      store.Store
-	runs    map[crashAttempt]int   // the execution log: handler runs
-	items   map[crashAttempt][]int // the execution log: items processed
-	byStep  map[[2]string][]int    // the execution log: task and step → attempts run
-	logged  map[crashAttempt]bool  // log lines matched to an in_progress transition
-	retried map[crashAttempt]bool  // attempts that went in_progress → waiting_for_retry
-	cut     map[crashAttempt]int   // attempts the kills left in progress
+	eng     *tasker.Engine              // an engine on st, not started, for Get
+	tmpls   map[string]*tasker.Template // by name
+	runs    map[crashAttempt]int        // the execution logs: handler calls
+	items   map[crashAttempt][]int      // the execution logs: items processed
+	calls   map[crashAttempt][]crashCall
+	byStep  map[[2]string][]int   // the execution logs: task and step → attempts run
+	logged  map[crashAttempt]bool // log lines matched to an in_progress transition
+	retried map[crashAttempt]bool // attempts that went in_progress → waiting_for_retry
+	cut     map[crashAttempt]int  // attempts the kills left in progress
+	// children maps each sub-task checked to its parent task.
+	children map[string]string
 
 	steps, planned, unlogged, interruptedCode int
+	late                                      int // calls after their step's completion, of attempts their process had lost
 	resumed, redone                           int // batch worker attempts that resumed from a checkpoint; items processed again
 }
 
-func newCrashVerifier(t *testing.T, st store.Store, l crashLogged, cut map[crashAttempt]int) *crashVerifier {
-	v := &crashVerifier{t: t, st: st, runs: l.runs, items: l.items, byStep: make(map[[2]string][]int),
-		logged: make(map[crashAttempt]bool), retried: make(map[crashAttempt]bool), cut: cut}
+func newCrashVerifier(t *testing.T, st store.Store, eng *tasker.Engine, ts []*tasker.Template, l crashLogged,
+	cut map[crashAttempt]int) *crashVerifier {
+	v := &crashVerifier{t: t, st: st, eng: eng, tmpls: make(map[string]*tasker.Template), runs: l.runs, items: l.items,
+		calls: l.calls, byStep: make(map[[2]string][]int), logged: make(map[crashAttempt]bool),
+		retried: make(map[crashAttempt]bool), cut: cut, children: make(map[string]string)}
+	for _, tmpl := range ts {
+		v.tmpls[tmpl.Name] = tmpl
+	}
 	for a, n := range l.runs {
 		k := [2]string{a.task, a.step}
 		v.byStep[k] = append(v.byStep[k], a.attempt)
-		if n > 1 {
+		if most := crashCallsPerAttempt(a.step); most > 0 && n > most {
 			t.Errorf("task %s step %s attempt %d ran %d times", a.task, a.step, a.attempt, n)
 		}
 	}
@@ -244,8 +316,9 @@ func (v *crashVerifier) finish(tasks int) {
 	}
 	t.Logf("verified %d tasks, %d steps, %d handler runs: %d attempts cut short by the kills and recorded as interrupted (%d steps end with code %s), "+
 		"%d planned first-attempt failures, %d claimed attempts that never reached their handler; "+
-		"%d batch worker attempts resumed from a checkpoint, %d items processed again after a kill fell between processing and checkpoint",
-		tasks, v.steps, len(v.runs), recovered, v.interruptedCode, tasker.CodeInterrupted, v.planned, v.unlogged, v.resumed, v.redone)
+		"%d batch worker attempts resumed from a checkpoint, %d items processed again after a kill fell between processing and checkpoint; "+
+		"%d calls began after their step's completion, each of an attempt its process had lost (see timing)",
+		tasks, v.steps, len(v.runs), recovered, v.interruptedCode, tasker.CodeInterrupted, v.planned, v.unlogged, v.resumed, v.redone, v.late)
 }
 
 func (v *crashVerifier) task(tmpl *tasker.Template, n int, task *tasker.Task) {
@@ -286,6 +359,8 @@ func (v *crashVerifier) task(tmpl *tasker.Template, n int, task *tasker.Task) {
 		v.decisionTask(n, task, trail, completedAt)
 	case "batch":
 		v.batchTask(n, task, trail, completedAt)
+	case "delegate":
+		v.delegateTask(n, task, trail, completedAt)
 	default:
 		v.staticTask(tmpl, n, task, trail, completedAt)
 	}
@@ -355,6 +430,61 @@ func (v *crashVerifier) step(task *tasker.Task, s *tasker.Step, want crashResult
 			t.Errorf("%s: the handler ran attempt %d, which has no in_progress transition", where, a)
 		}
 	}
+	v.timing(where, task, s, completed)
+}
+
+// timing checks the calls of step s's handler, in every process's log,
+// against the time its completion was stored (its complete transition's
+// At): no call began after it, so no step ran again once complete, and a
+// call of the attempt that completed had returned by then.
+//
+// One kind of late call is counted (late), not failed: a call of an
+// attempt recorded as interrupted, by a process that held the task's lease
+// when it claimed the attempt and then stalled past the lease's end while
+// another engine took the task over and completed the step; it went on
+// when it woke, before it learned that it had lost the task (at its next
+// renewal or write): a claimed attempt's call, or the call that wakes a
+// step waiting for its sub-task. No lease stops a process that stalled
+// from going on once it wakes; what matters is that its outcome was
+// refused (the attempt is recorded interrupted, not complete), which the
+// trail's checks verify.
+func (v *crashVerifier) timing(where string, task *tasker.Task, s *tasker.Step, completed int) {
+	t := v.t
+	t.Helper()
+	done := completion(s.Transitions)
+	if done.IsZero() || completed == 0 {
+		return // trail has reported it
+	}
+	returned := false
+	for _, a := range v.byStep[[2]string{task.ID, s.Name}] {
+		at := crashAttempt{task.ID, s.Name, a}
+		for _, c := range v.calls[at] {
+			if c.begin.After(done) && a != completed && v.cut[at] != 0 {
+				v.late++
+				continue
+			}
+			if c.begin.After(done) {
+				t.Errorf("%s: a call of attempt %d began at %s (in %s), after the step's completion was stored at %s",
+					where, a, c.begin.Format(time.RFC3339Nano), c.log, done.Format(time.RFC3339Nano))
+			}
+			returned = returned || a == completed && !c.end.IsZero() && !c.end.After(done)
+		}
+	}
+	if !returned {
+		t.Errorf("%s: no call of attempt %d had returned when its completion was stored at %s", where, completed, done.Format(time.RFC3339Nano))
+	}
+}
+
+// completion returns when a step's trail records its completion (the last
+// time, should there be several); zero when it does not.
+func completion(trail []tasker.Transition) time.Time {
+	var at time.Time
+	for _, tr := range trail {
+		if tr.To == string(tasker.StepComplete) {
+			at = tr.At
+		}
+	}
+	return at
 }
 
 // trail checks the transitions of step s: from pending (or created

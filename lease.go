@@ -159,7 +159,18 @@ func (sh *shared) acquire(ctx context.Context) {
 
 // take drives the task of lease l, which this engine was just granted,
 // as crash recovery does; a task it cannot drive is given back at once.
+//
+// A run of this engine that still drives the task under another token
+// was built under an earlier lease of this engine's, which expired before
+// a renewal reached the store (the engine lagged; another may have held
+// the task since): its view of the task may be stale, and its writes carry
+// the old token. It is let go, and the task driven afresh from the store
+// under the new lease. A run under l itself (a renewal listed a lease that
+// Submit had just been granted, before it recorded it) is kept.
 func (sh *shared) take(ctx context.Context, l store.Lease) {
+	if r := sh.e.sched.lookup(l.TaskID); r != nil && r.leaseToken() != l.Token {
+		sh.e.sched.release(r, fmt.Errorf("tasker: task %s: its lease expired, and was granted again: %w", l.TaskID, store.ErrLeaseLost))
+	}
 	sh.hold(l)
 	driven, err := sh.e.adopt(ctx, l.TaskID)
 	if err == nil && driven {

@@ -47,12 +47,23 @@ var unfinished = []string{string(TaskPending), string(TaskInProgress)}
 // template is set aside: it ends in error (see setAside).
 //
 // On a store that many engines share, only a task this engine holds the
-// lease on is adopted; for any other, adopt reports false.
+// lease on is adopted; for any other, adopt reports false, and so it does
+// when the store refuses the adoption's changes because the lease was lost
+// meanwhile (store.ErrLeaseLost): another engine drives the task.
 func (e *Engine) adopt(ctx context.Context, id string) (bool, error) {
 	if e.shared != nil && !e.shared.holds(id) {
 		return e.sched.lookup(id) != nil, nil
 	}
-	return e.sched.adopt(id, func(parent context.Context) (*run, []store.Change, error) {
+	driven, err := e.sched.adopt(id, e.restorer(ctx, id))
+	if e.shared != nil && errors.Is(err, store.ErrLeaseLost) {
+		return false, nil
+	}
+	return driven, err
+}
+
+// restorer returns adopt's restorer of stored task id.
+func (e *Engine) restorer(ctx context.Context, id string) restorer {
+	return func(parent context.Context) (*run, []store.Change, error) {
 		rec, err := e.st.Task(ctx, id)
 		if err != nil {
 			return nil, nil, notFound(id, err)
@@ -75,7 +86,7 @@ func (e *Engine) adopt(ctx context.Context, id string) (bool, error) {
 			return nil, nil, e.setAside(rec, steps, err)
 		}
 		return r, cut, err
-	})
+	}
 }
 
 // setAside ends a stored task that its loaded template cannot drive (its

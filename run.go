@@ -42,6 +42,13 @@ type run struct {
 	ctx      context.Context
 	cancel   context.CancelCauseFunc
 	done     chan struct{} // closed when the engine stops driving the task
+	// lease is the fencing token of the lease this engine held on the
+	// task when it built the run, on a store many engines share (0 on any
+	// other). Set before the run is shared (withLease) and never changed,
+	// it is stamped on every write of the run, so that once the task has
+	// changed hands, even back to this engine, nothing more of this run is
+	// recorded.
+	lease int64
 
 	fieldsOnce sync.Once
 	fields     map[string]json.RawMessage
@@ -577,6 +584,15 @@ func (r *run) cutOff(i int, task TaskState, by Action, now time.Time) store.Chan
 	}
 	return ch
 }
+
+// withLease sets the fencing token of r's writes, before r is shared.
+func (r *run) withLease(token int64) *run {
+	r.lease = token
+	return r
+}
+
+// leaseToken returns the fencing token of r's writes.
+func (r *run) leaseToken() int64 { return r.lease }
 
 // isEnded reports whether the run's final state is decided.
 func (r *run) isEnded() bool {

@@ -167,7 +167,7 @@ const stopGrace = 100 * time.Millisecond
 
 // add drives task id, just stored, and queues its beginning.
 func (s *scheduler) add(task *store.Task, t *Template) {
-	r := newRun(s.handlerCtx, task, t)
+	r := s.leased(newRun(s.handlerCtx, task, t))
 	s.adoptMu.Lock()
 	defer s.adoptMu.Unlock()
 	if s.drive(r) {
@@ -194,7 +194,7 @@ func (s *scheduler) adopt(id string, restore restorer) (bool, error) {
 	if err != nil || r == nil {
 		return false, err
 	}
-	if err := s.apply(cut); err != nil {
+	if err := s.applyFor(s.leased(r), cut); err != nil {
 		return false, err
 	}
 	s.events.wrote(runMeta(r), cut, time.Time{})
@@ -205,6 +205,15 @@ func (s *scheduler) adopt(id string, restore restorer) (bool, error) {
 	}
 	s.push(s.carry(r, eff.effects)...)
 	return true, nil
+}
+
+// leased gives r, not shared yet, the fencing token of this engine's lease
+// on its task, on a store many engines share.
+func (s *scheduler) leased(r *run) *run {
+	if s.fence == nil {
+		return r
+	}
+	return r.withLease(s.fence(r.id))
 }
 
 // drive makes r one of the runs this engine drives, unless one drives its
@@ -459,7 +468,7 @@ func (s *scheduler) note(r *run, i, attempt int, raw json.RawMessage, reason str
 		return fmt.Errorf("attempt %d is not running", attempt)
 	}
 	ch.Reason = reason
-	return s.apply([]store.Change{ch})
+	return s.applyFor(r, []store.Change{ch})
 }
 
 // carry carries out eff, the effects of an event on r: it writes eff's
@@ -510,7 +519,7 @@ func (s *scheduler) write(r *run, changes []store.Change, started time.Time) boo
 	}
 	delay := writeRetryMin
 	for {
-		err := s.apply(changes)
+		err := s.applyFor(r, changes)
 		if err == nil {
 			if s.events.on() {
 				s.events.wrote(runMeta(r), changes, started)
@@ -604,7 +613,10 @@ func (s *scheduler) abandon(r *run, err error) {
 }
 
 // release stops driving r's task; err says why, when it did not end. A
-// parent step waiting for the task, a sub-task, is woken.
+// parent step waiting for the task, a sub-task, is woken, unless this
+// engine has let the parent's run go too (its lease was lost): the engine
+// now driving the parent resumes that step (as watchRemote does not wake
+// an ended parent either).
 func (s *scheduler) release(r *run, err error) {
 	s.mu.Lock()
 	if s.runs[r.id] == r {
@@ -620,7 +632,7 @@ func (s *scheduler) release(r *run, err error) {
 	if s.freed != nil {
 		s.freed()
 	}
-	if waited {
+	if waited && !w.r.isEnded() {
 		s.push(w.r.wake(w.step)...)
 	}
 }
@@ -654,7 +666,16 @@ func (s *scheduler) unwatch(child string) {
 // apply writes changes durably, after checking each against the transition
 // table. The write outlives the caller: it is not cancelled when the engine
 // stops, so a finished step is never lost.
-func (s *scheduler) apply(changes []store.Change) error {
+func (s *scheduler) apply(changes []store.Change) error { return s.applyFor(nil, changes) }
+
+// applyFor is apply for the changes of run r (nil for none). On a store
+// many engines share, a change of r's task carries the fencing token of the
+// lease r was built under (run.lease), so that a run that outlived its
+// lease is refused (store.ErrLeaseLost) even once this engine forgot the
+// lease or holds a newer one; any other change carries the token of this
+// engine's lease on its task, 0 when it holds none (an operator's change
+// of a task another engine runs).
+func (s *scheduler) applyFor(r *run, changes []store.Change) error {
 	if len(changes) == 0 {
 		return nil
 	}
@@ -662,7 +683,11 @@ func (s *scheduler) apply(changes []store.Change) error {
 		if err := checkChange(ch); err != nil {
 			return err
 		}
-		if s.fence != nil {
+		switch {
+		case s.fence == nil:
+		case r != nil && ch.TaskID == r.id:
+			changes[i].Lease = r.leaseToken()
+		default:
 			changes[i].Lease = s.fence(ch.TaskID)
 		}
 	}

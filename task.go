@@ -165,10 +165,16 @@ func (e *Engine) wait(ctx context.Context, id string, brief bool) (*Task, error)
 	poll := remotePollMin
 	for {
 		r, err := e.sched.await(ctx, id)
-		if err != nil {
-			if errors.Is(err, ErrEngineStopped) || errors.Is(err, ctx.Err()) {
-				return nil, err
-			}
+		switch {
+		case err == nil:
+		case errors.Is(err, ErrEngineStopped) || errors.Is(err, ctx.Err()):
+			return nil, err
+		case e.shared != nil && errors.Is(err, store.ErrLeaseLost):
+			// This engine's run gave the task up with its lease: another
+			// engine runs it now (or this one, afresh), read from the store
+			// as any task another engine runs.
+			r = nil
+		default:
 			return nil, fmt.Errorf("tasker: task %s abandoned: %w", id, err)
 		}
 		if brief && r != nil {

@@ -40,10 +40,14 @@ type runSpec struct {
 	sleep      time.Duration
 	timeout    time.Duration // bounds the whole run
 	cpuProfile string        // file for a CPU profile of the run; "" for none
+	procs      int           // engine processes (-procs, see procs.go); 0 runs the engine in this one
 }
 
 // runOnce makes one run of spec and returns its figures.
 func runOnce(spec runSpec) (res result, err error) {
+	if spec.procs > 0 {
+		return runProcs(spec)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), spec.timeout)
 	defer cancel()
 	tmpl, err := spec.shape.template()
@@ -74,6 +78,8 @@ func openStore(kind string) (store.Store, func() error, error) {
 	case "sqlite":
 	case "sqlite-full":
 		opts = &sqlite.Options{Synchronous: "FULL"}
+	case postgresStore:
+		return openPostgres()
 	default:
 		return nil, nil, fmt.Errorf("unknown store %q", kind)
 	}

@@ -57,7 +57,18 @@ finish. -inflight excludes -submitters, and -duration -tasks.
 
 Stores: memory; sqlite (a file in a temporary directory, synchronous=NORMAL,
 the default); sqlite-full (Options{Synchronous: "FULL"}). Lists such as
--store memory,sqlite and -shape wide,chain work, and so does all.
+-store memory,sqlite and -shape wide,chain work, and so does all (the local
+stores). postgres runs on the server TASKER_POSTGRES_URL names, in a fresh
+schema per run, dropped after (a pool of 16 connections per process unless
+the URL sets pool_max_conns).
+
+Many engines: -procs N (with -store postgres and the closed loop) runs each
+run in N child processes of this one, each an engine on the run's schema
+submitting to itself; -inflight and -tasks are totals, split between them
+(-duration is each one's). The figures are those of all the processes
+together: latencies over every task, first submit to last completion,
+allocations and CPU time summed, peak_heap_mib the largest process's.
+-procs 0, the default, runs the engine in this process.
 
 Measurement: each task's latency runs from just before Submit to just after
 the wait returned: -wait outcome (the default) waits with
@@ -81,7 +92,7 @@ Output fields: stat ("run" or "median"), run, runs, store, shape, width,
 length, depth, tasks, steps_per_task, steps, complete, workers, submitters
 (0 = serial; N in the closed loop), sleep, body, wait, mode (serial, open or
 closed), inflight (0 unless closed), duration (with -duration),
-max_inflight, seconds, tasks_per_sec, steps_per_sec, p50_us, p99_us,
+max_inflight, procs (with -procs), seconds, tasks_per_sec, steps_per_sec, p50_us, p99_us,
 max_us, allocs_per_step, peak_heap_mib, cpu_seconds, cpu_util,
 requests_per_commit, go_version, gomaxprocs, num_cpu. A median line takes
 the median of each figure; complete is the least of its runs',
@@ -108,6 +119,7 @@ type options struct {
 	cpuProfile     string
 	memProfile     string
 	soak           soakOptions // -soak and its flags: soak.go
+	procs          int // -procs: engine processes, children of this one; 0 runs the engine here
 }
 
 // errUsage marks a command line the flag package rejected; it has already
@@ -115,6 +127,9 @@ type options struct {
 var errUsage = errors.New("usage")
 
 func main() {
+	if os.Getenv(childEnv) != "" { // an engine process of -procs: see procs.go
+		os.Exit(childMain(os.Stdin, os.Stdout, os.Stderr))
+	}
 	err := run(os.Args[1:], os.Stdout, os.Stderr)
 	switch {
 	case err == nil, errors.Is(err, flag.ErrHelp):
@@ -158,7 +173,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs := flag.NewFlagSet("taskerbench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, usage); fs.PrintDefaults(); fmt.Fprint(stderr, soakUsage) }
-	store := fs.String("store", "memory", "stores to run: memory, sqlite, sqlite-full, a comma-separated list, or all")
+	store := fs.String("store", "memory", "stores to run: memory, sqlite, sqlite-full, postgres, a comma-separated list, or all (the first three)")
 	shape := fs.String("shape", "all", "shapes to run: diamond, wide, chain, tree, many, a comma-separated list, or all")
 	fs.IntVar(&o.tasks, "tasks", 0, "tasks per run; 0 means the shape's default (diamond 1000, wide 10, chain 50, tree 50, many 1000)")
 	fs.IntVar(&o.submitters, "submitters", -1, "goroutines submitting tasks, 0 for serial; -1 means the shape's default (many GOMAXPROCS×4, others 0)")
@@ -169,6 +184,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.sizes.width, "width", 1000, "parallel steps of the wide shape")
 	fs.IntVar(&o.sizes.length, "length", 100, "steps of the chain shape")
 	fs.IntVar(&o.sizes.depth, "depth", 6, "levels below the root of the tree shape")
+	fs.IntVar(&o.procs, "procs", 0, "engine processes on one PostgreSQL schema (-store postgres, -inflight), children of this one; 0 runs the engine in this process")
 	fs.IntVar(&o.workers, "workers", 0, "tasker.Config.Workers; 0 means the engine default (tasker.DefaultWorkers)")
 	fs.DurationVar(&o.sleep, "sleep", 0, "how long each handler sleeps (honouring its context); 0 returns at once")
 	fs.IntVar(&o.repeat, "repeat", 1, "runs of each configuration, one line each")
@@ -188,7 +204,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 	var err error
-	if o.stores, err = expand(*store, storeNames, "store"); err != nil {
+	if o.stores, err = expandStores(*store); err != nil {
 		return o, err
 	}
 	if o.shapes, err = expand(*shape, shapeNames, "shape"); err != nil {
@@ -213,7 +229,7 @@ func (o options) check() error {
 	case o.timeout <= 0:
 		return fmt.Errorf("-timeout must be positive, got %s", o.timeout)
 	}
-	return o.checkLoop()
+	return errors.Join(o.checkLoop(), o.checkProcs())
 }
 
 // checkLoop reports the closed-loop and body flags out of range or in
@@ -267,7 +283,7 @@ func plan(o options) ([]runSpec, error) {
 			}
 			spec := runSpec{store: st, shape: sh, tasks: o.tasks, submitters: o.submitters,
 				inflight: o.inflight, duration: o.duration, body: o.body, wait: o.wait,
-				workers: o.workers, sleep: o.sleep, timeout: o.timeout}
+				workers: o.workers, sleep: o.sleep, timeout: o.timeout, procs: o.procs}
 			if spec.tasks == 0 {
 				spec.tasks = sh.defaultTasks
 			}

@@ -74,7 +74,7 @@ func TestRepeatMedian(t *testing.T) {
 // TestBadFlags checks that invalid flags are errors and print nothing.
 func TestBadFlags(t *testing.T) {
 	for _, args := range [][]string{
-		{"-store", "postgres"},
+		{"-store", "oracle"},
 		{"-shape", "wide,ring"},
 		{"-width", "0", "-shape", "wide"},
 		{"-repeat", "0"},

@@ -36,6 +36,7 @@ type result struct {
 	Inflight     int    `json:"inflight"`           // -inflight: closed loop's tasks in flight; 0 otherwise
 	Duration     string `json:"duration,omitempty"` // -duration, when the closed loop ran for a time
 	MaxInflight  int    `json:"max_inflight"`       // the most tasks between Submit and Wait's return at once
+	Procs        int    `json:"procs,omitempty"`    // -procs: engine processes; 0 (omitted) when the engine ran in this one
 
 	Seconds       float64 `json:"seconds"` // first submit to last completion
 	TasksPerSec   float64 `json:"tasks_per_sec"`
@@ -106,7 +107,7 @@ func describe(spec runSpec, tasks int) result {
 		Stat: "run", Store: spec.store, Shape: sh.name,
 		Tasks: tasks, StepsPerTask: len(sh.steps), Steps: tasks * len(sh.steps),
 		Workers: spec.workers, Submitters: spec.submitters, Sleep: spec.sleep.String(),
-		Body: spec.body, Wait: spec.wait, Mode: "open", Inflight: spec.inflight,
+		Body: spec.body, Wait: spec.wait, Mode: "open", Inflight: spec.inflight, Procs: spec.procs,
 		GoVersion: runtime.Version(), GOMAXPROCS: runtime.GOMAXPROCS(0), NumCPU: runtime.NumCPU(),
 	}
 	switch {
