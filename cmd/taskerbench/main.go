@@ -119,7 +119,7 @@ type options struct {
 	cpuProfile     string
 	memProfile     string
 	soak           soakOptions // -soak and its flags: soak.go
-	procs          int // -procs: engine processes, children of this one; 0 runs the engine here
+	procs          int         // -procs: engine processes, children of this one; 0 runs the engine here
 }
 
 // errUsage marks a command line the flag package rejected; it has already
