@@ -23,6 +23,10 @@ type request struct {
 	ctx  context.Context
 	fn   func(*writeStmts) error // may run twice: see commit
 	done chan error              // buffered: the writer never blocks answering
+	// alongside reports that fn may run while the transitions of the
+	// requests before it in the transaction are pending (writeStmts.flush):
+	// it reads no transitions and deletes no task.
+	alongside bool
 }
 
 // writer owns the write connection. Its goroutine, run, commits requests in
@@ -36,8 +40,9 @@ type writer struct {
 	err   error         // why run returned, for close
 
 	// commits and requests count transactions and the requests they held;
-	// benchmarks report their ratio.
-	commits, requests atomic.Int64
+	// benchmarks report their ratio. statements counts the statements run
+	// on the write connection, transaction control included, for tests.
+	commits, requests, statements atomic.Int64
 	// onCommit is Options.OnCommit; nil when not set.
 	onCommit func(requests int, took time.Duration)
 	// waiting counts callers waiting for the writer to take their request.
@@ -77,10 +82,22 @@ func (w *writer) close() error {
 // Once taken, the request is answered whatever ctx does (a commit takes
 // milliseconds), so that an error always means nothing was written.
 func (w *writer) do(ctx context.Context, fn func(*writeStmts) error) error {
+	return w.send(&request{ctx: ctx, fn: fn})
+}
+
+// doAlongside is do for a request that may run while earlier requests'
+// transitions are pending: see request.alongside.
+func (w *writer) doAlongside(ctx context.Context, fn func(*writeStmts) error) error {
+	return w.send(&request{ctx: ctx, fn: fn, alongside: true})
+}
+
+// send hands r to the writer and waits for its answer: see do.
+func (w *writer) send(r *request) error {
+	ctx := r.ctx
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	r := &request{ctx: ctx, fn: fn, done: make(chan error, 1)}
+	r.done = make(chan error, 1)
 	w.waiting.Add(1)
 	select {
 	case w.reqs <- r:
@@ -102,7 +119,7 @@ func (w *writer) run(started chan<- error) {
 	defer close(w.done)
 	prepared := false
 	w.err = w.conn.Raw(func(dc any) error {
-		ws, err := prepareWrites(dc.(driver.Conn))
+		ws, err := prepareWrites(dc.(driver.Conn), &w.statements)
 		if err != nil {
 			return err
 		}
@@ -169,10 +186,12 @@ func (w *writer) drain(batch []*request) []*request {
 // itself fails every request.
 //
 // Requests rarely fail, so commit first runs them all back to back, with
-// no savepoints. If one fails, its partial writes are in the transaction
-// with the others': commit rolls the transaction back and runs the batch
-// again, each request in a savepoint of its own. A request's fn may
-// therefore run twice, the first time rolled back.
+// no savepoints, and inserts their transitions together after the last.
+// If one fails (or that insert does), its partial writes are in the
+// transaction with the others': commit rolls the transaction back and runs
+// the batch again, each request in a savepoint of its own with its own
+// transitions. A request's fn may therefore run twice, the first time
+// rolled back.
 func (w *writer) commit(batch []*request) []error {
 	errs := make([]error, len(batch))
 	if err := w.begin(batch); err != nil {
@@ -183,6 +202,7 @@ func (w *writer) commit(batch []*request) []error {
 		errs[i] = r.ctx.Err()
 	}
 	if !w.runAll(batch, errs) {
+		w.stmts.discard()
 		w.exec(w.stmts.rollback)
 		if err := w.begin(batch); err != nil {
 			return fill(errs, fmt.Errorf("begin: %w", err))
@@ -200,15 +220,22 @@ func (w *writer) commit(batch []*request) []error {
 }
 
 // runAll runs the requests of batch that errs leaves live, without
-// savepoints, and reports whether every one succeeded; it stops at the
-// first that fails.
+// savepoints, then inserts their transitions, and reports whether all of
+// it succeeded; it stops at the first failure. A request that may not run
+// alongside pending transitions has those before it inserted first.
 func (w *writer) runAll(batch []*request, errs []error) bool {
 	for i, r := range batch {
-		if errs[i] == nil && r.fn(w.stmts) != nil {
+		if errs[i] != nil {
+			continue
+		}
+		if !r.alongside && w.stmts.flush() != nil {
+			return false
+		}
+		if r.fn(w.stmts) != nil {
 			return false
 		}
 	}
-	return true
+	return w.stmts.flush() == nil
 }
 
 // runEach runs the requests of batch that errs leaves live, each in a
@@ -245,7 +272,11 @@ func (w *writer) runOne(r *request) (reqErr, txErr error) {
 	if err := w.exec(w.stmts.savepoint); err != nil {
 		return nil, fmt.Errorf("savepoint: %w", err)
 	}
-	if reqErr = r.fn(w.stmts); reqErr != nil {
+	if reqErr = r.fn(w.stmts); reqErr == nil {
+		reqErr = w.stmts.flush()
+	}
+	if reqErr != nil {
+		w.stmts.discard()
 		if err := w.exec(w.stmts.rollbackToSP); err != nil {
 			return reqErr, fmt.Errorf("rollback to savepoint: %w (after %w)", err, reqErr)
 		}
