@@ -16,7 +16,10 @@
 // therefore never see SQLITE_BUSY from each other, and many concurrent
 // writers share one fsync. Reads (Task, Steps, Transitions, ListTasks,
 // DeadLetters) use a separate pool of read-only connections and never wait
-// for the writer.
+// for the writer. Nor does the writer copy the WAL into the database file
+// (checkpoint) itself, as SQLite would have it do every thousand pages or
+// so: a goroutine of the Store does, on a connection of its own, while the
+// writer commits.
 //
 // A write is durable when its call returns, to the level Options.Synchronous
 // states. The ctx of a write bounds the wait: if it is done before the
@@ -109,8 +112,9 @@ func (o *Options) withDefaults() (Options, error) {
 type Store struct {
 	lock      io.Closer // the lock file, held from Open to Close
 	w         *writer
-	wdb       *sql.DB // one connection, owned by w
-	rdb       *sql.DB // the read pool
+	ckpt      *checkpointer // copies the WAL into the file, when w asks
+	wdb       *sql.DB       // one connection, owned by w
+	rdb       *sql.DB       // the read pool
 	reads     *readStmts
 	closed    atomic.Bool
 	closeOnce sync.Once
@@ -152,7 +156,13 @@ func (s *Store) open(path string, o Options) error {
 	if err != nil {
 		return err
 	}
-	if s.w, err = newWriter(conn, o.OnCommit); err != nil {
+	cdb, err := sql.Open("sqlite", dsn(path, o, false))
+	if err != nil {
+		conn.Close()
+		return err
+	}
+	s.ckpt = newCheckpointer(cdb)
+	if s.w, err = newWriter(conn, o, s.ckpt); err != nil {
 		conn.Close()
 		return err
 	}
@@ -211,7 +221,8 @@ func dsn(path string, o Options, readOnly bool) string {
 	if readOnly {
 		q += "&_pragma=query_only(1)"
 	} else {
-		q += "&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)"
+		// The writer has the checkpointer copy the WAL: see checkpointer.
+		q += "&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=wal_autocheckpoint(0)"
 	}
 	// In a URI, '?' and '#' end the path and '%' escapes.
 	esc := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
@@ -239,6 +250,9 @@ func (s *Store) release() error {
 	var errs []error
 	if s.w != nil {
 		errs = append(errs, s.w.close())
+	}
+	if s.ckpt != nil {
+		errs = append(errs, s.ckpt.close())
 	}
 	if s.reads != nil {
 		errs = append(errs, s.reads.close())

@@ -135,6 +135,7 @@ type writeStmts struct {
 
 	begin, commit, rollback          *stmt
 	savepoint, release, rollbackToSP *stmt
+	checkpoint                       *stmt
 
 	insertSteps, insertTransitions *rowsInsert
 
@@ -175,7 +176,7 @@ func prepareWrites(conn driver.Conn, count *atomic.Int64) (*writeStmts, error) {
 		{&ws.stepState, stepStateSQL}, {&ws.taskState, taskStateSQL},
 		{&ws.begin, "BEGIN IMMEDIATE"}, {&ws.commit, "COMMIT"}, {&ws.rollback, "ROLLBACK"},
 		{&ws.savepoint, "SAVEPOINT request"}, {&ws.release, "RELEASE request"},
-		{&ws.rollbackToSP, "ROLLBACK TO request"},
+		{&ws.rollbackToSP, "ROLLBACK TO request"}, {&ws.checkpoint, "PRAGMA wal_checkpoint(PASSIVE)"},
 	} {
 		st, err := prepare(conn, p.query)
 		if err != nil {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gotasker/tasker/store"
+	msqlite "modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 )
 
@@ -47,14 +48,19 @@ type writer struct {
 	onCommit func(requests int, took time.Duration)
 	// waiting counts callers waiting for the writer to take their request.
 	waiting atomic.Int64
+	// wal accounts for the frames the writer writes, for the checkpoints;
+	// status reads them from the connection. Both are the run goroutine's.
+	wal    walFrames
+	status msqlite.DBStatus
 }
 
 // newWriter starts the writer goroutine on conn, once it has prepared its
 // statements; close stops it.
-func newWriter(conn *sql.Conn, onCommit func(int, time.Duration)) (*writer, error) {
+func newWriter(conn *sql.Conn, o Options, c *checkpointer) (*writer, error) {
 	w := &writer{
 		conn:     conn,
-		onCommit: onCommit,
+		wal:      walFrames{c: c},
+		onCommit: o.OnCommit,
 		reqs:     make(chan *request),
 		quit:     make(chan struct{}),
 		done:     make(chan struct{}),
@@ -123,9 +129,13 @@ func (w *writer) run(started chan<- error) {
 		if err != nil {
 			return err
 		}
+		if w.status, _ = dc.(msqlite.DBStatus); w.status == nil {
+			return errors.Join(fmt.Errorf("driver connection %T reads no status", dc), ws.close())
+		}
 		w.stmts, prepared = ws, true
 		started <- nil
 		w.serve()
+		w.wal.finish()
 		return ws.close()
 	})
 	if !prepared {
@@ -140,21 +150,7 @@ func (w *writer) serve() {
 	for {
 		select {
 		case r := <-w.reqs:
-			batch = w.drain(append(batch[:0], r))
-			var began time.Time
-			if w.onCommit != nil {
-				began = time.Now()
-			}
-			errs := w.commit(batch)
-			w.commits.Add(1)
-			w.requests.Add(int64(len(batch)))
-			if w.onCommit != nil {
-				w.onCommit(len(batch), time.Since(began))
-			}
-			for i, r := range batch {
-				r.done <- errs[i]
-				batch[i] = nil
-			}
+			w.serveBatch(w.drain(append(batch[:0], r)))
 			// The callers just answered are runnable, most of them on this
 			// goroutine's P, where the runtime would run the first caller
 			// to send again and this goroutine in turn ahead of all the
@@ -166,6 +162,39 @@ func (w *writer) serve() {
 			return
 		}
 	}
+}
+
+// serveBatch commits batch, answers its requests, and then keeps the WAL
+// short.
+func (w *writer) serveBatch(batch []*request) {
+	var began time.Time
+	if w.onCommit != nil {
+		began = time.Now()
+	}
+	errs := w.commit(batch)
+	w.commits.Add(1)
+	w.requests.Add(int64(len(batch)))
+	if w.onCommit != nil {
+		w.onCommit(len(batch), time.Since(began))
+	}
+	for i, r := range batch {
+		r.done <- errs[i]
+		batch[i] = nil
+	}
+	w.checkpoint()
+}
+
+// checkpoint accounts for the WAL frames the last transaction wrote and,
+// once the checkpointer's pass is over, copies into the database file the
+// frames written since it began (see checkpointer).
+func (w *writer) checkpoint() {
+	n, _, err := w.status.Status(msqlite.DBStatusCacheWrite, true)
+	if err != nil || !w.wal.wrote(n) {
+		return
+	}
+	var row [3]driver.Value
+	_, _ = w.stmts.checkpoint.queryRow(row[:]) // failures as the checkpointer's
+	w.wal.copied()
 }
 
 // drain adds the requests already waiting to batch, up to maxBatch.
