@@ -86,6 +86,22 @@ type Options struct {
 	// runs on the writer goroutine: it must be quick and must not call the
 	// store. Nil, the default, measures nothing.
 	OnCommit func(requests int, took time.Duration)
+	// CommitDelay, when positive, lets the writer wait up to that long,
+	// once it has taken a request, for more to share its transaction, as
+	// PostgreSQL's commit_delay does: only when the last transaction held
+	// at least three requests (concurrent writers are active, and the
+	// callers it answered are about to write again), and only until the
+	// transaction holds as many as that one did. A lone writer never
+	// waits. The wait precedes the transaction: a request is still
+	// answered only once the transaction holding it has committed.
+	//
+	// Zero, the default, never waits: on two cores, with the engine's
+	// closed loop of 1 to 10 tasks in flight, delays of 25 to 200 µs
+	// gained nothing measurable, because the writer's transactions already
+	// take long enough for the callers it answered to queue their next
+	// writes meanwhile. A delay may pay where a commit is dear next to the
+	// time the callers take between writes. Negative values are invalid.
+	CommitDelay time.Duration
 }
 
 // withDefaults returns a copy of o with every zero field set to its
@@ -102,6 +118,9 @@ func (o *Options) withDefaults() (Options, error) {
 	case "NORMAL", "FULL":
 	default:
 		return Options{}, fmt.Errorf("sqlite: invalid Options.Synchronous %q: want NORMAL or FULL", o.Synchronous)
+	}
+	if out.CommitDelay < 0 {
+		return Options{}, fmt.Errorf("sqlite: invalid Options.CommitDelay %s: want 0 or more", out.CommitDelay)
 	}
 	return out, nil
 }

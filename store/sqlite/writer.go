@@ -18,6 +18,17 @@ import (
 // maxBatch bounds how many requests share one transaction.
 const maxBatch = 256
 
+// minSiblings is the fewest requests the last transaction must have held
+// for the writer to wait for more (see gather): PostgreSQL's
+// commit_siblings.
+const minSiblings = 3
+
+// maxYields bounds gather's yields too, should the clock not move while it
+// spins (as in a testing/synctest bubble, where time passes only once every
+// goroutine is blocked). A yield takes a tenth of a microsecond or more, so
+// with a clock that moves the delay ends the wait first.
+const maxYields = 1_000_000
+
 // request is one caller's write, run by the writer inside a transaction it
 // shares with other requests.
 type request struct {
@@ -48,6 +59,12 @@ type writer struct {
 	onCommit func(requests int, took time.Duration)
 	// waiting counts callers waiting for the writer to take their request.
 	waiting atomic.Int64
+	// delay is Options.CommitDelay; last is how many requests the last
+	// transaction held; waited, when not nil, is called when gather begins
+	// to wait, for tests. All are the run goroutine's.
+	delay  time.Duration
+	last   int
+	waited func()
 	// wal accounts for the frames the writer writes, for the checkpoints;
 	// status reads them from the connection. Both are the run goroutine's.
 	wal    walFrames
@@ -61,6 +78,7 @@ func newWriter(conn *sql.Conn, o Options, c *checkpointer) (*writer, error) {
 		conn:     conn,
 		wal:      walFrames{c: c},
 		onCommit: o.OnCommit,
+		delay:    o.CommitDelay,
 		reqs:     make(chan *request),
 		quit:     make(chan struct{}),
 		done:     make(chan struct{}),
@@ -150,7 +168,7 @@ func (w *writer) serve() {
 	for {
 		select {
 		case r := <-w.reqs:
-			w.serveBatch(w.drain(append(batch[:0], r)))
+			w.serveBatch(w.gather(append(batch[:0], r)))
 			// The callers just answered are runnable, most of them on this
 			// goroutine's P, where the runtime would run the first caller
 			// to send again and this goroutine in turn ahead of all the
@@ -174,6 +192,7 @@ func (w *writer) serveBatch(batch []*request) {
 	errs := w.commit(batch)
 	w.commits.Add(1)
 	w.requests.Add(int64(len(batch)))
+	w.last = len(batch)
 	if w.onCommit != nil {
 		w.onCommit(len(batch), time.Since(began))
 	}
@@ -195,6 +214,39 @@ func (w *writer) checkpoint() {
 	var row [3]driver.Value
 	_, _ = w.stmts.checkpoint.queryRow(row[:]) // failures as the checkpointer's
 	w.wal.copied()
+}
+
+// gather adds to batch the requests already waiting and then, if it
+// should wait for siblings (awaitSiblings), more, for up to w.delay: until
+// the batch holds as many requests as the last transaction did. Those
+// callers were answered just now and are running; committing without them
+// would make each wait for a whole transaction more.
+//
+// It waits by yielding the processor to the callers, not by sleeping: a
+// timer of microseconds fires late, by up to a millisecond, when every
+// processor is idle.
+func (w *writer) gather(batch []*request) []*request {
+	batch = w.drain(batch)
+	if !w.awaitSiblings(len(batch)) {
+		return batch
+	}
+	if w.waited != nil {
+		w.waited()
+	}
+	deadline := time.Now().Add(w.delay)
+	for yields := 0; len(batch) < w.last && yields < maxYields && time.Now().Before(deadline); yields++ {
+		runtime.Gosched()
+		batch = w.drain(batch)
+	}
+	return batch
+}
+
+// awaitSiblings reports whether gather should wait for more requests to
+// join a batch of n: when there is a delay, the last transaction held at
+// least minSiblings requests, and the batch holds fewer. A lone writer,
+// whose transactions hold one request, never waits.
+func (w *writer) awaitSiblings(n int) bool {
+	return w.delay > 0 && w.last >= minSiblings && n < w.last
 }
 
 // drain adds the requests already waiting to batch, up to maxBatch.
