@@ -265,11 +265,9 @@ func benchDiamond(b *testing.B, mode string, inflight int) {
 		for range inflight {
 			wg.Go(func() {
 				for i := next.Add(1) - 1; i < int64(tasks); i = next.Add(1) - 1 {
-					for k := range 8 {
-						if err := runStage(ctx, s, fmt.Sprintf("task-%09d", i), k); err != nil {
-							b.Error(err)
-							return
-						}
+					if err := runDiamond(ctx, s, fmt.Sprintf("task-%09d", i)); err != nil {
+						b.Error(err)
+						return
 					}
 				}
 			})

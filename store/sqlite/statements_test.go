@@ -57,6 +57,20 @@ func runStage(ctx context.Context, s *Store, id string, k int) error {
 	return s.Apply(ctx, stages[k])
 }
 
+// runDiamond makes every stage of diamondWrites for task id, in order.
+func runDiamond(ctx context.Context, s *Store, id string) error {
+	task, steps, stages := diamondWrites(id)
+	if _, _, err := s.CreateTask(ctx, task, steps); err != nil {
+		return err
+	}
+	for _, changes := range stages[1:] {
+		if err := s.Apply(ctx, changes); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // The statements the write connection runs per completed step of the
 // diamond (BEGIN and COMMIT included), at most: with each write in a
 // transaction of its own, and with the writes of batchTasks tasks at the
