@@ -76,7 +76,7 @@ type writer struct {
 func newWriter(conn *sql.Conn, o Options, c *checkpointer) (*writer, error) {
 	w := &writer{
 		conn:     conn,
-		wal:      walFrames{c: c},
+		wal:      newWALFrames(c),
 		onCommit: o.OnCommit,
 		delay:    o.CommitDelay,
 		reqs:     make(chan *request),
