@@ -41,7 +41,7 @@ func (s *Store) AckOutbox(ctx context.Context, ids []string) error {
 	if len(ids) == 0 {
 		return ctx.Err()
 	}
-	if err := s.w.do(ctx, func(ws *writeStmts) error { return ws.ackOutbox(ids) }); err != nil {
+	if err := s.w.doAlongside(ctx, func(ws *writeStmts) error { return ws.ackOutbox(ids) }); err != nil {
 		return s.fail("ack outbox", err)
 	}
 	return nil

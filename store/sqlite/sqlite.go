@@ -16,7 +16,10 @@
 // therefore never see SQLITE_BUSY from each other, and many concurrent
 // writers share one fsync. Reads (Task, Steps, Transitions, ListTasks,
 // DeadLetters) use a separate pool of read-only connections and never wait
-// for the writer.
+// for the writer. Nor does the writer copy the WAL into the database file
+// (checkpoint) itself, as SQLite would have it do every thousand pages or
+// so: a goroutine of the Store does, on a connection of its own, while the
+// writer commits.
 //
 // A write is durable when its call returns, to the level Options.Synchronous
 // states. The ctx of a write bounds the wait: if it is done before the
@@ -88,6 +91,22 @@ type Options struct {
 	// runs on the writer goroutine: it must be quick and must not call the
 	// store. Nil, the default, measures nothing.
 	OnCommit func(requests int, took time.Duration)
+	// CommitDelay, when positive, lets the writer wait up to that long,
+	// once it has taken a request, for more to share its transaction, as
+	// PostgreSQL's commit_delay does: only when the last transaction held
+	// at least three requests (concurrent writers are active, and the
+	// callers it answered are about to write again), and only until the
+	// transaction holds as many as that one did. A lone writer never
+	// waits. The wait precedes the transaction: a request is still
+	// answered only once the transaction holding it has committed.
+	//
+	// Zero, the default, never waits: on two cores, with the engine's
+	// closed loop of 1 to 10 tasks in flight, delays of 25 to 200 µs
+	// gained nothing measurable, because the writer's transactions already
+	// take long enough for the callers it answered to queue their next
+	// writes meanwhile. A delay may pay where a commit is dear next to the
+	// time the callers take between writes. Negative values are invalid.
+	CommitDelay time.Duration
 }
 
 // withDefaults returns a copy of o with every zero field set to its
@@ -105,6 +124,9 @@ func (o *Options) withDefaults() (Options, error) {
 	default:
 		return Options{}, fmt.Errorf("sqlite: invalid Options.Synchronous %q: want NORMAL or FULL", o.Synchronous)
 	}
+	if out.CommitDelay < 0 {
+		return Options{}, fmt.Errorf("sqlite: invalid Options.CommitDelay %s: want 0 or more", out.CommitDelay)
+	}
 	return out, nil
 }
 
@@ -114,8 +136,9 @@ func (o *Options) withDefaults() (Options, error) {
 type Store struct {
 	lock      io.Closer // the lock file, held from Open to Close
 	w         *writer
-	wdb       *sql.DB // one connection, owned by w
-	rdb       *sql.DB // the read pool
+	ckpt      *checkpointer // copies the WAL into the file, when w asks
+	wdb       *sql.DB       // one connection, owned by w
+	rdb       *sql.DB       // the read pool
 	reads     *readStmts
 	closed    atomic.Bool
 	closeOnce sync.Once
@@ -157,7 +180,13 @@ func (s *Store) open(path string, o Options) error {
 	if err != nil {
 		return err
 	}
-	if s.w, err = newWriter(conn, o.OnCommit); err != nil {
+	cdb, err := sql.Open("sqlite", dsn(path, o, false))
+	if err != nil {
+		conn.Close()
+		return err
+	}
+	s.ckpt = newCheckpointer(cdb)
+	if s.w, err = newWriter(conn, o, s.ckpt); err != nil {
 		conn.Close()
 		return err
 	}
@@ -220,7 +249,8 @@ func dsn(path string, o Options, readOnly bool) string {
 	if readOnly {
 		q += "&_pragma=query_only(1)"
 	} else {
-		q += "&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)"
+		// The writer has the checkpointer copy the WAL: see checkpointer.
+		q += "&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=wal_autocheckpoint(0)"
 	}
 	// In a URI, '?' and '#' end the path and '%' escapes.
 	esc := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
@@ -248,6 +278,9 @@ func (s *Store) release() error {
 	var errs []error
 	if s.w != nil {
 		errs = append(errs, s.w.close())
+	}
+	if s.ckpt != nil {
+		errs = append(errs, s.ckpt.close())
 	}
 	if s.reads != nil {
 		errs = append(errs, s.reads.close())

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync/atomic"
 
 	"github.com/gotasker/tasker/store"
 	"github.com/gotasker/tasker/store/internal/record"
@@ -51,6 +52,7 @@ type stmt struct {
 	exec  driver.StmtExecContext
 	query driver.StmtQueryContext
 	args  []driver.NamedValue // the arguments of the call in progress
+	count *atomic.Int64       // counts the statement's runs; nil counts nothing
 }
 
 func prepare(conn driver.Conn, query string) (*stmt, error) {
@@ -69,6 +71,9 @@ func prepare(conn driver.Conn, query string) (*stmt, error) {
 // run runs the statement and returns the number of rows it changed. Its
 // arguments are driver.Values: int64, not int.
 func (s *stmt) run(args ...driver.Value) (int64, error) {
+	if s.count != nil {
+		s.count.Add(1)
+	}
 	res, err := s.exec.ExecContext(context.Background(), s.bind(args))
 	if err != nil {
 		return 0, err
@@ -79,6 +84,9 @@ func (s *stmt) run(args ...driver.Value) (int64, error) {
 // queryRow runs the statement and reads its first row into dest, reporting
 // whether there was one.
 func (s *stmt) queryRow(dest []driver.Value, args ...driver.Value) (found bool, err error) {
+	if s.count != nil {
+		s.count.Add(1)
+	}
 	rows, err := s.query.QueryContext(context.Background(), s.bind(args))
 	if err != nil {
 		return false, err
@@ -110,41 +118,71 @@ func (s *stmt) close() error {
 // transaction, one caller at a time. It also holds the writer's
 // transaction statements, prepared like the others rather than parsed
 // again on every use.
+//
+// The transitions that apply records are not inserted at once: their rows
+// wait in pending until flush inserts them all with as few multi-row
+// INSERTs as their number allows. The writer flushes once per transaction,
+// after the requests that share it, so that a transaction of many requests
+// writes its audit trail in one statement or a few; see writer.commit.
 type writeStmts struct {
 	conn driver.Conn // the write connection, for tests
 
-	taskByKey, insertTask, insertStep, createStep, updateStep *stmt
-	updateTask, insertTransition                              *stmt
-	insertDeadLetter, resolveDeadLetters                      *stmt
-	insertOutbox, deleteOutbox                                *stmt
-	stepState, taskState                                      *stmt
+	taskByKey, insertTask, createStep, updateStep *stmt
+	updateTask                                    *stmt
+	insertDeadLetter, resolveDeadLetters          *stmt
+	insertOutbox, deleteOutbox                    *stmt
+	stepState, taskState                          *stmt
 
 	begin, commit, rollback          *stmt
 	savepoint, release, rollbackToSP *stmt
+	checkpoint                       *stmt
+
+	insertSteps, insertTransitions *rowsInsert
+
+	// pending holds the values of the transitions not yet inserted,
+	// transitionWidth per row, in the order they were recorded.
+	pending []driver.Value
 
 	all []*stmt
 }
 
-func prepareWrites(conn driver.Conn) (*writeStmts, error) {
+// transitionWidth is the number of values of a row of insertTransitionSQL,
+// stepWidth of insertStepSQL.
+const (
+	transitionWidth = 9
+	stepWidth       = 10
+)
+
+// prepareWrites prepares the write statements on conn; count, when not
+// nil, counts every statement they run.
+func prepareWrites(conn driver.Conn, count *atomic.Int64) (*writeStmts, error) {
 	ws := &writeStmts{conn: conn}
+	var err error
+	if ws.insertSteps, err = newRowsInsert(conn, insertStepSQL, stepWidth, count); err != nil {
+		return nil, err
+	}
+	if ws.insertTransitions, err = newRowsInsert(conn, insertTransitionSQL, transitionWidth, count); err != nil {
+		return nil, err
+	}
 	for _, p := range []struct {
 		stmt  **stmt
 		query string
 	}{
 		{&ws.taskByKey, taskByKeySQL}, {&ws.insertTask, insertTaskSQL},
-		{&ws.insertStep, insertStepSQL}, {&ws.createStep, createStepSQL}, {&ws.updateStep, updateStepSQL},
-		{&ws.updateTask, updateTaskSQL}, {&ws.insertTransition, insertTransitionSQL},
+		{&ws.createStep, createStepSQL}, {&ws.updateStep, updateStepSQL},
+		{&ws.updateTask, updateTaskSQL},
 		{&ws.insertDeadLetter, insertDeadLetterSQL}, {&ws.resolveDeadLetters, resolveDeadLettersSQL},
 		{&ws.insertOutbox, insertOutboxSQL}, {&ws.deleteOutbox, deleteOutboxSQL},
 		{&ws.stepState, stepStateSQL}, {&ws.taskState, taskStateSQL},
 		{&ws.begin, "BEGIN IMMEDIATE"}, {&ws.commit, "COMMIT"}, {&ws.rollback, "ROLLBACK"},
 		{&ws.savepoint, "SAVEPOINT request"}, {&ws.release, "RELEASE request"},
-		{&ws.rollbackToSP, "ROLLBACK TO request"},
+		{&ws.rollbackToSP, "ROLLBACK TO request"}, {&ws.checkpoint, "PRAGMA wal_checkpoint(PASSIVE)"},
 	} {
 		st, err := prepare(conn, p.query)
 		if err != nil {
 			return nil, errors.Join(fmt.Errorf("prepare: %w", err), ws.close())
 		}
+		st.count = count
 		*p.stmt = st
 		ws.all = append(ws.all, st)
 	}
@@ -152,11 +190,32 @@ func prepareWrites(conn driver.Conn) (*writeStmts, error) {
 }
 
 func (ws *writeStmts) close() error {
-	var errs []error
+	errs := []error{ws.insertSteps.close(), ws.insertTransitions.close()}
 	for _, st := range ws.all {
 		errs = append(errs, st.close())
 	}
 	return errors.Join(errs...)
+}
+
+// flush inserts the pending transitions and forgets them. On an error the
+// transaction may hold some of them: the caller rolls it back, or the
+// request's savepoint.
+func (ws *writeStmts) flush() error {
+	if len(ws.pending) == 0 {
+		return nil
+	}
+	err := ws.insertTransitions.run(ws.pending)
+	ws.discard()
+	if err != nil {
+		return fmt.Errorf("transitions: %w", err)
+	}
+	return nil
+}
+
+// discard forgets the pending transitions, which a rollback has undone.
+func (ws *writeStmts) discard() {
+	clear(ws.pending) // for the collector: the values hold the callers' strings
+	ws.pending = ws.pending[:0]
 }
 
 // createTask stores a prepared task and its steps, or returns the ID of the
@@ -190,26 +249,32 @@ func (ws *writeStmts) createTask(t store.Task, steps []store.Step) (id string, c
 	if err != nil {
 		return "", false, err
 	}
-	for _, s := range steps {
-		if err := ws.insertStepRow(s); err != nil {
-			return "", false, fmt.Errorf("step %q: %w", s.Name, err)
-		}
+	if err := ws.insertStepRows(steps); err != nil {
+		return "", false, err
 	}
 	return t.ID, true, nil
 }
 
-func (ws *writeStmts) insertStepRow(s store.Step) error {
-	failure, err := encodeFailure(s.Error)
-	if err != nil {
-		return err
+// insertStepRows inserts the rows of steps, with multi-row INSERTs.
+func (ws *writeStmts) insertStepRows(steps []store.Step) error {
+	vals := make([]driver.Value, 0, stepWidth*len(steps))
+	for _, s := range steps {
+		failure, err := encodeFailure(s.Error)
+		if err != nil {
+			return fmt.Errorf("step %q: %w", s.Name, err)
+		}
+		vals = append(vals, s.TaskID, s.Name, int64(s.Position), s.State, int64(s.Attempts),
+			blob(s.Result), failure, nanos(s.NextAttemptAt), nanos(s.UpdatedAt), blob(s.Checkpoint))
 	}
-	_, err = ws.insertStep.run(s.TaskID, s.Name, int64(s.Position), s.State, int64(s.Attempts),
-		blob(s.Result), failure, nanos(s.NextAttemptAt), nanos(s.UpdatedAt), blob(s.Checkpoint))
-	return err
+	if err := ws.insertSteps.run(vals); err != nil {
+		return fmt.Errorf("steps: %w", err)
+	}
+	return nil
 }
 
-// apply applies prepared changes in order. If one fails, the writer undoes
-// the changes before it.
+// apply applies prepared changes in order, leaving their transitions
+// pending (see flush). If one fails, the writer undoes the changes before
+// it.
 func (ws *writeStmts) apply(changes []store.Change) error {
 	for i, c := range changes {
 		if err := ws.applyOne(i, c); err != nil {
@@ -235,11 +300,8 @@ func (ws *writeStmts) applyOne(i int, c store.Change) error {
 	if tr.Error == nil {
 		failure = nil
 	}
-	_, err = ws.insertTransition.run(tr.TaskID, tr.Step, tr.From, tr.To,
+	ws.pending = append(ws.pending, tr.TaskID, tr.Step, tr.From, tr.To,
 		int64(tr.Attempt), nanos(tr.At), tr.By, tr.Reason, failure)
-	if err != nil {
-		return fmt.Errorf("change %d: transition: %w", i, err)
-	}
 	if err := ws.deadLetters(i, c); err != nil {
 		return err
 	}
@@ -358,7 +420,7 @@ func (s *Store) CreateTask(ctx context.Context, task store.Task, steps []store.S
 	}
 	var id string
 	var created bool
-	err = s.w.do(ctx, func(ws *writeStmts) error {
+	err = s.w.doAlongside(ctx, func(ws *writeStmts) error {
 		var err error
 		id, created, err = ws.createTask(t, st)
 		return err
@@ -385,7 +447,7 @@ func (s *Store) Apply(ctx context.Context, changes []store.Change) error {
 	if len(cs) == 0 {
 		return ctx.Err()
 	}
-	if err := s.w.do(ctx, func(ws *writeStmts) error { return ws.apply(cs) }); err != nil {
+	if err := s.w.doAlongside(ctx, func(ws *writeStmts) error { return ws.apply(cs) }); err != nil {
 		return s.fail("apply", err)
 	}
 	return nil

@@ -11,11 +11,23 @@ import (
 	"time"
 
 	"github.com/gotasker/tasker/store"
+	msqlite "modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // maxBatch bounds how many requests share one transaction.
 const maxBatch = 256
+
+// minSiblings is the fewest requests the last transaction must have held
+// for the writer to wait for more (see gather): PostgreSQL's
+// commit_siblings.
+const minSiblings = 3
+
+// maxYields bounds gather's yields too, should the clock not move while it
+// spins (as in a testing/synctest bubble, where time passes only once every
+// goroutine is blocked). A yield takes a tenth of a microsecond or more, so
+// with a clock that moves the delay ends the wait first.
+const maxYields = 1_000_000
 
 // request is one caller's write, run by the writer inside a transaction it
 // shares with other requests.
@@ -23,6 +35,10 @@ type request struct {
 	ctx  context.Context
 	fn   func(*writeStmts) error // may run twice: see commit
 	done chan error              // buffered: the writer never blocks answering
+	// alongside reports that fn may run while the transitions of the
+	// requests before it in the transaction are pending (writeStmts.flush):
+	// it reads no transitions and deletes no task.
+	alongside bool
 }
 
 // writer owns the write connection. Its goroutine, run, commits requests in
@@ -36,20 +52,33 @@ type writer struct {
 	err   error         // why run returned, for close
 
 	// commits and requests count transactions and the requests they held;
-	// benchmarks report their ratio.
-	commits, requests atomic.Int64
+	// benchmarks report their ratio. statements counts the statements run
+	// on the write connection, transaction control included, for tests.
+	commits, requests, statements atomic.Int64
 	// onCommit is Options.OnCommit; nil when not set.
 	onCommit func(requests int, took time.Duration)
 	// waiting counts callers waiting for the writer to take their request.
 	waiting atomic.Int64
+	// delay is Options.CommitDelay; last is how many requests the last
+	// transaction held; waited, when not nil, is called when gather begins
+	// to wait, for tests. All are the run goroutine's.
+	delay  time.Duration
+	last   int
+	waited func()
+	// wal accounts for the frames the writer writes, for the checkpoints;
+	// status reads them from the connection. Both are the run goroutine's.
+	wal    walFrames
+	status msqlite.DBStatus
 }
 
 // newWriter starts the writer goroutine on conn, once it has prepared its
 // statements; close stops it.
-func newWriter(conn *sql.Conn, onCommit func(int, time.Duration)) (*writer, error) {
+func newWriter(conn *sql.Conn, o Options, c *checkpointer) (*writer, error) {
 	w := &writer{
 		conn:     conn,
-		onCommit: onCommit,
+		wal:      newWALFrames(c),
+		onCommit: o.OnCommit,
+		delay:    o.CommitDelay,
 		reqs:     make(chan *request),
 		quit:     make(chan struct{}),
 		done:     make(chan struct{}),
@@ -77,10 +106,22 @@ func (w *writer) close() error {
 // Once taken, the request is answered whatever ctx does (a commit takes
 // milliseconds), so that an error always means nothing was written.
 func (w *writer) do(ctx context.Context, fn func(*writeStmts) error) error {
+	return w.send(&request{ctx: ctx, fn: fn})
+}
+
+// doAlongside is do for a request that may run while earlier requests'
+// transitions are pending: see request.alongside.
+func (w *writer) doAlongside(ctx context.Context, fn func(*writeStmts) error) error {
+	return w.send(&request{ctx: ctx, fn: fn, alongside: true})
+}
+
+// send hands r to the writer and waits for its answer: see do.
+func (w *writer) send(r *request) error {
+	ctx := r.ctx
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	r := &request{ctx: ctx, fn: fn, done: make(chan error, 1)}
+	r.done = make(chan error, 1)
 	w.waiting.Add(1)
 	select {
 	case w.reqs <- r:
@@ -102,13 +143,17 @@ func (w *writer) run(started chan<- error) {
 	defer close(w.done)
 	prepared := false
 	w.err = w.conn.Raw(func(dc any) error {
-		ws, err := prepareWrites(dc.(driver.Conn))
+		ws, err := prepareWrites(dc.(driver.Conn), &w.statements)
 		if err != nil {
 			return err
+		}
+		if w.status, _ = dc.(msqlite.DBStatus); w.status == nil {
+			return errors.Join(fmt.Errorf("driver connection %T reads no status", dc), ws.close())
 		}
 		w.stmts, prepared = ws, true
 		started <- nil
 		w.serve()
+		w.wal.finish()
 		return ws.close()
 	})
 	if !prepared {
@@ -123,21 +168,7 @@ func (w *writer) serve() {
 	for {
 		select {
 		case r := <-w.reqs:
-			batch = w.drain(append(batch[:0], r))
-			var began time.Time
-			if w.onCommit != nil {
-				began = time.Now()
-			}
-			errs := w.commit(batch)
-			w.commits.Add(1)
-			w.requests.Add(int64(len(batch)))
-			if w.onCommit != nil {
-				w.onCommit(len(batch), time.Since(began))
-			}
-			for i, r := range batch {
-				r.done <- errs[i]
-				batch[i] = nil
-			}
+			w.serveBatch(w.gather(append(batch[:0], r)))
 			// The callers just answered are runnable, most of them on this
 			// goroutine's P, where the runtime would run the first caller
 			// to send again and this goroutine in turn ahead of all the
@@ -149,6 +180,73 @@ func (w *writer) serve() {
 			return
 		}
 	}
+}
+
+// serveBatch commits batch, answers its requests, and then keeps the WAL
+// short.
+func (w *writer) serveBatch(batch []*request) {
+	var began time.Time
+	if w.onCommit != nil {
+		began = time.Now()
+	}
+	errs := w.commit(batch)
+	w.commits.Add(1)
+	w.requests.Add(int64(len(batch)))
+	w.last = len(batch)
+	if w.onCommit != nil {
+		w.onCommit(len(batch), time.Since(began))
+	}
+	for i, r := range batch {
+		r.done <- errs[i]
+		batch[i] = nil
+	}
+	w.checkpoint()
+}
+
+// checkpoint accounts for the WAL frames the last transaction wrote and,
+// once the checkpointer's pass is over, copies into the database file the
+// frames written since it began (see checkpointer).
+func (w *writer) checkpoint() {
+	n, _, err := w.status.Status(msqlite.DBStatusCacheWrite, true)
+	if err != nil || !w.wal.wrote(n) {
+		return
+	}
+	var row [3]driver.Value
+	_, _ = w.stmts.checkpoint.queryRow(row[:]) // failures as the checkpointer's
+	w.wal.copied()
+}
+
+// gather adds to batch the requests already waiting and then, if it
+// should wait for siblings (awaitSiblings), more, for up to w.delay: until
+// the batch holds as many requests as the last transaction did. Those
+// callers were answered just now and are running; committing without them
+// would make each wait for a whole transaction more.
+//
+// It waits by yielding the processor to the callers, not by sleeping: a
+// timer of microseconds fires late, by up to a millisecond, when every
+// processor is idle.
+func (w *writer) gather(batch []*request) []*request {
+	batch = w.drain(batch)
+	if !w.awaitSiblings(len(batch)) {
+		return batch
+	}
+	if w.waited != nil {
+		w.waited()
+	}
+	deadline := time.Now().Add(w.delay)
+	for yields := 0; len(batch) < w.last && yields < maxYields && time.Now().Before(deadline); yields++ {
+		runtime.Gosched()
+		batch = w.drain(batch)
+	}
+	return batch
+}
+
+// awaitSiblings reports whether gather should wait for more requests to
+// join a batch of n: when there is a delay, the last transaction held at
+// least minSiblings requests, and the batch holds fewer. A lone writer,
+// whose transactions hold one request, never waits.
+func (w *writer) awaitSiblings(n int) bool {
+	return w.delay > 0 && w.last >= minSiblings && n < w.last
 }
 
 // drain adds the requests already waiting to batch, up to maxBatch.
@@ -169,10 +267,12 @@ func (w *writer) drain(batch []*request) []*request {
 // itself fails every request.
 //
 // Requests rarely fail, so commit first runs them all back to back, with
-// no savepoints. If one fails, its partial writes are in the transaction
-// with the others': commit rolls the transaction back and runs the batch
-// again, each request in a savepoint of its own. A request's fn may
-// therefore run twice, the first time rolled back.
+// no savepoints, and inserts their transitions together after the last.
+// If one fails (or that insert does), its partial writes are in the
+// transaction with the others': commit rolls the transaction back and runs
+// the batch again, each request in a savepoint of its own with its own
+// transitions. A request's fn may therefore run twice, the first time
+// rolled back.
 func (w *writer) commit(batch []*request) []error {
 	errs := make([]error, len(batch))
 	if err := w.begin(batch); err != nil {
@@ -183,6 +283,7 @@ func (w *writer) commit(batch []*request) []error {
 		errs[i] = r.ctx.Err()
 	}
 	if !w.runAll(batch, errs) {
+		w.stmts.discard()
 		w.exec(w.stmts.rollback)
 		if err := w.begin(batch); err != nil {
 			return fill(errs, fmt.Errorf("begin: %w", err))
@@ -200,15 +301,22 @@ func (w *writer) commit(batch []*request) []error {
 }
 
 // runAll runs the requests of batch that errs leaves live, without
-// savepoints, and reports whether every one succeeded; it stops at the
-// first that fails.
+// savepoints, then inserts their transitions, and reports whether all of
+// it succeeded; it stops at the first failure. A request that may not run
+// alongside pending transitions has those before it inserted first.
 func (w *writer) runAll(batch []*request, errs []error) bool {
 	for i, r := range batch {
-		if errs[i] == nil && r.fn(w.stmts) != nil {
+		if errs[i] != nil {
+			continue
+		}
+		if !r.alongside && w.stmts.flush() != nil {
+			return false
+		}
+		if r.fn(w.stmts) != nil {
 			return false
 		}
 	}
-	return true
+	return w.stmts.flush() == nil
 }
 
 // runEach runs the requests of batch that errs leaves live, each in a
@@ -245,7 +353,11 @@ func (w *writer) runOne(r *request) (reqErr, txErr error) {
 	if err := w.exec(w.stmts.savepoint); err != nil {
 		return nil, fmt.Errorf("savepoint: %w", err)
 	}
-	if reqErr = r.fn(w.stmts); reqErr != nil {
+	if reqErr = r.fn(w.stmts); reqErr == nil {
+		reqErr = w.stmts.flush()
+	}
+	if reqErr != nil {
+		w.stmts.discard()
 		if err := w.exec(w.stmts.rollbackToSP); err != nil {
 			return reqErr, fmt.Errorf("rollback to savepoint: %w (after %w)", err, reqErr)
 		}
