@@ -242,7 +242,9 @@ func startSoakEngine(ctx context.Context, st store.Store, spec soakSpec) (*taske
 }
 
 // soakLoop runs spec's closed loop: spec.inflight submitters, each
-// submitting its next task once Wait returned its last, spec.tasks in all;
+// submitting its next task once WaitOutcome returned its last (from the
+// engine's memory: a store read could find the task purged already, when
+// the machine stalls the waiter past the cleaner's Interval), spec.tasks in all;
 // every spec.reportEvery tasks done, and at the end, rep reports.
 func soakLoop(ctx context.Context, eng *tasker.Engine, spec soakSpec, rep *soakReporter) error {
 	ctx, cancel := context.WithCancelCause(ctx)
@@ -256,7 +258,7 @@ func soakLoop(ctx context.Context, eng *tasker.Engine, spec soakSpec, rep *soakR
 			for ctx.Err() == nil && taken.Add(1) <= int64(spec.tasks) {
 				id, err := eng.Submit(ctx, req)
 				if err == nil {
-					_, err = eng.Wait(ctx, id)
+					_, err = eng.WaitOutcome(ctx, id)
 				}
 				if err != nil {
 					cancel(err)
