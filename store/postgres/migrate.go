@@ -1,11 +1,12 @@
 package postgres
 
 import (
+	"github.com/gotasker/tasker/store/internal/migfiles"
+
 	"context"
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -25,24 +26,7 @@ var migrationFiles embed.FS
 const migrationLock = 0x7461736b // "task"
 
 // migrations returns the SQL of every migration, version i+1 at index i.
-func migrations() ([]string, error) {
-	entries, err := fs.ReadDir(migrationFiles, "migrations") // sorted by name
-	if err != nil {
-		return nil, err
-	}
-	out := make([]string, len(entries))
-	for i, e := range entries {
-		if want := fmt.Sprintf("%04d_", i+1); !strings.HasPrefix(e.Name(), want) {
-			return nil, fmt.Errorf("migration %s: want a name starting %s", e.Name(), want)
-		}
-		b, err := fs.ReadFile(migrationFiles, "migrations/"+e.Name())
-		if err != nil {
-			return nil, err
-		}
-		out[i] = string(b)
-	}
-	return out, nil
-}
+func migrations() ([]string, error) { return migfiles.Read(migrationFiles) }
 
 // migrate brings schema (the connection's current schema when "") up to
 // the version len(ms), in one transaction that holds the schema's advisory

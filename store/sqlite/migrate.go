@@ -1,13 +1,13 @@
 package sqlite
 
 import (
+	"github.com/gotasker/tasker/store/internal/migfiles"
+
 	"context"
 	"database/sql"
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
-	"strings"
 )
 
 // migrationFiles holds the schema, one file per version: NNNN_what.sql,
@@ -18,24 +18,7 @@ import (
 var migrationFiles embed.FS
 
 // migrations returns the SQL of every migration, version i+1 at index i.
-func migrations() ([]string, error) {
-	entries, err := fs.ReadDir(migrationFiles, "migrations") // sorted by name
-	if err != nil {
-		return nil, err
-	}
-	out := make([]string, len(entries))
-	for i, e := range entries {
-		if want := fmt.Sprintf("%04d_", i+1); !strings.HasPrefix(e.Name(), want) {
-			return nil, fmt.Errorf("migration %s: want a name starting %s", e.Name(), want)
-		}
-		b, err := fs.ReadFile(migrationFiles, "migrations/"+e.Name())
-		if err != nil {
-			return nil, err
-		}
-		out[i] = string(b)
-	}
-	return out, nil
-}
+func migrations() ([]string, error) { return migfiles.Read(migrationFiles) }
 
 // migrate brings the schema of the database on conn to the version
 // len(ms), in one transaction: all the missing migrations apply or none.
