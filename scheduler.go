@@ -330,6 +330,10 @@ func (s *scheduler) push(items ...work) {
 	}
 }
 
+// minCompact is how many consumed items the queue holds before next moves
+// the live ones down (see next).
+const minCompact = 256
+
 // queued returns how many items of work wait for a worker.
 func (s *scheduler) queued() int {
 	s.mu.Lock()
@@ -350,8 +354,16 @@ func (s *scheduler) next() (work, bool) {
 	w := s.queue[s.head]
 	s.queue[s.head] = work{}
 	s.head++
-	if s.head == len(s.queue) {
+	switch {
+	case s.head == len(s.queue):
 		s.queue, s.head = s.queue[:0], 0
+	case s.head >= minCompact && 2*s.head >= len(s.queue):
+		// A queue that never empties would otherwise grow by every item
+		// ever pushed: append keeps the consumed prefix. Moving the live
+		// half down costs no more than the pushes that filled it.
+		n := copy(s.queue, s.queue[s.head:])
+		clear(s.queue[n:])
+		s.queue, s.head = s.queue[:n], 0
 	}
 	return w, true
 }
