@@ -105,11 +105,12 @@ func benchStore(b *testing.B, sync string) *Store {
 	return s
 }
 
-// benchRun times run and reports the requests per commit during it, and
+// benchRun times run and reports the requests and WAL pages per commit
+// during it, and
 // the process's CPU time per op where the platform tells it: on a shared
 // machine it varies less than the wall time.
 func benchRun(b *testing.B, s *Store, run func()) {
-	commits, requests := s.w.commits.Load(), s.w.requests.Load()
+	commits, requests, frames := s.w.commits.Load(), s.w.requests.Load(), s.w.frames.Load()
 	b.ReportAllocs()
 	cpu := processCPU()
 	b.ResetTimer()
@@ -120,6 +121,7 @@ func benchRun(b *testing.B, s *Store, run func()) {
 	}
 	if c := s.w.commits.Load() - commits; c > 0 {
 		b.ReportMetric(float64(s.w.requests.Load()-requests)/float64(c), "req/commit")
+		b.ReportMetric(float64(s.w.frames.Load()-frames)/float64(c), "pages/commit")
 	}
 }
 

@@ -17,6 +17,12 @@ const (
 	catchUpFrames    = 128
 )
 
+// walSizeLimit is the size, in bytes, the WAL file is cut back to when it
+// starts again from its beginning (journal_size_limit): restartFrames and
+// checkpointFrames frames of the default 4096-byte page, the bound within
+// which the writer keeps the WAL.
+const walSizeLimit = (restartFrames + checkpointFrames) * (4096 + 24)
+
 // checkpointer copies the WAL into the database file on a connection and
 // a goroutine of its own, so that the writer does not.
 //

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -35,7 +36,7 @@ func TestCheckpointsKeepTheWALShort(t *testing.T) {
 			f := &s.w.wal // set before the first write: the writer reads it only after one
 			f.every, f.restart, f.catchUp = checkpointFrames/10, restartFrames/10, catchUpFrames/10
 			bound := f.restart + f.every
-			writeTasks(t, s, writers, 5*bound)
+			writeTasks(t, s, "", writers, 5*bound)
 			info, err := os.Stat(path + "-wal")
 			if err != nil {
 				t.Fatal(err)
@@ -58,11 +59,11 @@ func TestCheckpointsKeepTheWALShort(t *testing.T) {
 	}
 }
 
-// writeTasks creates tasks from writers goroutines, about frames WAL
+// writeTasks creates tasks, their IDs starting with prefix, from writers goroutines, about frames WAL
 // frames' worth: each task holds twenty steps of a 2 KiB result, which
 // with the indexes' pages and the pages splits leave half full come to
 // some thirty frames.
-func writeTasks(t *testing.T, s *Store, writers, frames int) {
+func writeTasks(t *testing.T, s *Store, prefix string, writers, frames int) {
 	t.Helper()
 	result := json.RawMessage(`"` + strings.Repeat("x", 2048) + `"`)
 	steps := make([]store.Step, 20)
@@ -74,7 +75,7 @@ func writeTasks(t *testing.T, s *Store, writers, frames int) {
 	for w := range writers {
 		wg.Go(func() {
 			for i := range per {
-				id := fmt.Sprintf("w%d-%06d", w, i)
+				id := fmt.Sprintf("%sw%d-%06d", prefix, w, i)
 				if _, _, err := s.CreateTask(context.Background(), store.Task{ID: id}, steps); err != nil {
 					t.Error(err)
 					return
@@ -83,4 +84,50 @@ func writeTasks(t *testing.T, s *Store, writers, frames int) {
 		})
 	}
 	wg.Wait()
+}
+
+// TestWALShrinksAfterAReaderHeldIt: a reader holding a snapshot keeps the
+// checkpoints from passing it, so the WAL grows past the writer's bound;
+// once the reader is gone and the WAL starts again, its file is cut back
+// to walSizeLimit instead of keeping the size it grew to.
+func TestWALShrinksAfterAReaderHeldIt(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "tasker.db")
+	s, err := Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	writeTasks(t, s, "a", 1, 100) // something to read
+	tx, err := s.rdb.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM tasks").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	grown := 2 * walSizeLimit / walFrameBytes
+	writeTasks(t, s, "b", 4, grown)
+	held, err := os.Stat(path + "-wal")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if held.Size() <= walSizeLimit {
+		t.Fatalf("WAL of %d bytes while the reader held it, want more than %d: the test grew it too little",
+			held.Size(), walSizeLimit)
+	}
+	if err := tx.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	// Enough for the writer to copy the WAL in full and start it again.
+	writeTasks(t, s, "c", 4, 2*(restartFrames+checkpointFrames))
+	after, err := os.Stat(path + "-wal")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("WAL of %d MiB while held, %d MiB after", held.Size()>>20, after.Size()>>20)
+	if after.Size() > walSizeLimit {
+		t.Errorf("WAL of %d bytes once the reader was gone, want at most %d", after.Size(), walSizeLimit)
+	}
 }

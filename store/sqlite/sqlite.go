@@ -251,6 +251,11 @@ func dsn(path string, o Options, readOnly bool) string {
 	} else {
 		// The writer has the checkpointer copy the WAL: see checkpointer.
 		q += "&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=wal_autocheckpoint(0)"
+		// SQLite reuses the WAL file from its beginning and never shrinks
+		// it: one that grew past the writer's bound (a reader held a
+		// snapshot the checkpoints could not pass) would keep its size for
+		// good. This truncates it to the bound when it starts again.
+		q += fmt.Sprintf("&_pragma=journal_size_limit(%d)", walSizeLimit)
 	}
 	// In a URI, '?' and '#' end the path and '%' escapes.
 	esc := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)

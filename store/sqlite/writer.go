@@ -55,6 +55,8 @@ type writer struct {
 	// benchmarks report their ratio. statements counts the statements run
 	// on the write connection, transaction control included, for tests.
 	commits, requests, statements atomic.Int64
+	// frames counts the WAL frames (pages) the transactions wrote.
+	frames atomic.Int64
 	// onCommit is Options.OnCommit; nil when not set.
 	onCommit func(requests int, took time.Duration)
 	// waiting counts callers waiting for the writer to take their request.
@@ -208,6 +210,7 @@ func (w *writer) serveBatch(batch []*request) {
 // frames written since it began (see checkpointer).
 func (w *writer) checkpoint() {
 	n, _, err := w.status.Status(msqlite.DBStatusCacheWrite, true)
+	w.frames.Add(int64(n))
 	if err != nil || !w.wal.wrote(n) {
 		return
 	}
