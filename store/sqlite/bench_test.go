@@ -106,9 +106,8 @@ func benchStore(b *testing.B, sync string) *Store {
 }
 
 // benchRun times run and reports the requests and WAL pages per commit
-// during it, and
-// the process's CPU time per op where the platform tells it: on a shared
-// machine it varies less than the wall time.
+// during it, and the process's CPU time per op where the platform tells
+// it: on a shared machine it varies less than the wall time.
 func benchRun(b *testing.B, s *Store, run func()) {
 	commits, requests, frames := s.w.commits.Load(), s.w.requests.Load(), s.w.frames.Load()
 	b.ReportAllocs()
