@@ -293,10 +293,30 @@ func TestOtherRuns(t *testing.T) {
 		exampletest.Case{Name: "bad header", Args: []string{"-csv", bad}, State: tasker.TaskFailed,
 			Steps:  map[string]tasker.StepState{"analyze_csv": tasker.StepFailed, "aggregate_inventory": tasker.StepNotCreated},
 			Output: []string{`permanent_error \[BAD_CSV\]: .*bad\.csv: the header must be id,name,category,price,quantity`}},
+		// Every worker fails; under fail_fast the first failure stops the
+		// task, so which of the three first workers (parallelism: 3) ran
+		// before it is a race: each of them failed or never started, and
+		// at least one failed. The workers after them never started.
 		exampletest.Case{Name: "workers fail", Args: []string{"-csv", productsCSV, "-fail", "process_csv_batch"}, State: tasker.TaskFailed,
-			Steps: map[string]tasker.StepState{"analyze_csv": tasker.StepComplete, "process_csv_batch_001": tasker.StepFailed,
+			Steps: map[string]tasker.StepState{"analyze_csv": tasker.StepComplete,
 				"process_csv_batch_004": tasker.StepPending, "process_csv_batch_005": tasker.StepPending, "aggregate_inventory": tasker.StepPending},
-			Output: []string{`permanent_error \[FAILED_ON_PURPOSE\]: failed on purpose \(-fail process_csv_batch\)`}},
+			Output: []string{`permanent_error \[FAILED_ON_PURPOSE\]: failed on purpose \(-fail process_csv_batch\)`},
+			Inspect: func(t *testing.T, task *tasker.Task) {
+				failed := 0
+				for _, name := range []string{"process_csv_batch_001", "process_csv_batch_002", "process_csv_batch_003"} {
+					switch s := task.Step(name); {
+					case s == nil:
+						t.Errorf("no step %s", name)
+					case s.State == tasker.StepFailed:
+						failed++
+					case s.State != tasker.StepPending:
+						t.Errorf("%s is %s, want error or pending", name, s.State)
+					}
+				}
+				if failed == 0 {
+					t.Error("none of the first three workers failed")
+				}
+			}},
 	)
 }
 
