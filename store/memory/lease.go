@@ -74,12 +74,12 @@ func (s *Shared) AcquireTasks(ctx context.Context, owner string, states []string
 	var out []store.Lease
 	err := s.readLocked(ctx, func() error {
 		now := time.Now()
-		for _, e := range s.order {
+		for _, e := range s.snapshot() {
 			if len(out) >= limit || len(states) == 0 {
 				break
 			}
 			e.mu.Lock()
-			if slices.Contains(states, e.task.State) && e.free(now) {
+			if !e.gone && slices.Contains(states, e.task.State) && e.free(now) {
 				e.task.Owner = owner
 				e.lease = leaseState{token: e.lease.token + 1, expires: now.Add(ttl)}
 				out = append(out, e.leaseOf())
@@ -99,9 +99,9 @@ func (s *Shared) RenewLeases(ctx context.Context, owner string, states []string,
 	var out []store.Lease
 	err := s.readLocked(ctx, func() error {
 		now := time.Now()
-		for _, e := range s.order {
+		for _, e := range s.snapshot() {
 			e.mu.Lock()
-			if e.task.Owner == owner && slices.Contains(states, e.task.State) {
+			if !e.gone && e.task.Owner == owner && slices.Contains(states, e.task.State) {
 				e.lease.expires = now.Add(ttl)
 				out = append(out, e.leaseOf())
 			}
@@ -118,12 +118,12 @@ func (s *Shared) ReleaseTasks(ctx context.Context, leases []store.Lease) error {
 	released := false
 	err := s.readLocked(ctx, func() error {
 		for _, l := range leases {
-			e := s.tasks[l.TaskID]
+			e := s.entry(l.TaskID)
 			if e == nil {
 				continue
 			}
 			e.mu.Lock()
-			if e.task.Owner != "" && e.lease.token == l.Token {
+			if !e.gone && e.task.Owner != "" && e.lease.token == l.Token {
 				e.task.Owner, e.lease.expires = "", time.Time{}
 				released = true
 			}

@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gotasker/tasker/store"
@@ -23,13 +24,21 @@ import (
 
 // Store is an in-memory store.Store. Create one with New; the zero value is
 // not usable. A Store is safe for concurrent use: writes to different tasks
-// do not contend, as each task has its own lock. It copies every record on
-// the way in and on the way out, so callers never share memory with it.
+// do not contend, as each task has its own lock, and neither writes nor
+// reads of a task wait for the creation of others. It copies every record
+// on the way in and on the way out, so callers never share memory with it.
+//
+// The tasks are found by ID in a concurrent map, without the store's lock:
+// an Apply or a read takes only the locks of the tasks it names. The lock,
+// mu, serializes what changes the set of tasks (a creation, a purge,
+// Close) and guards the creation order and the idempotency keys. A purged
+// task's entry is marked gone under its own lock before it leaves the map,
+// so that a caller that found it just before sees it as unknown.
 type Store struct {
-	mu     sync.RWMutex // guards the maps and closed; entries lock themselves
-	closed bool
-	tasks  map[string]*entry  // by task ID
-	order  []*entry           // in creation order
+	closed atomic.Bool
+	tasks  sync.Map // task ID → *entry
+	mu     sync.Mutex
+	order  []*entry           // in creation order; replaced, never changed in place, but for appends
 	keys   map[idemKey]string // → task ID
 	dead   deadLetters
 	out    outbox
@@ -49,6 +58,7 @@ type entry struct {
 	index       map[string]int // step name → index in steps
 	transitions transitions
 	lease       leaseState // task.Owner is the holder
+	gone        bool       // purged or discarded: no longer the store's
 }
 
 // transitions is an append-only list kept in chunks, so that a task with
@@ -160,7 +170,7 @@ var (
 
 // New returns an empty Store.
 func New() *Store {
-	return &Store{tasks: make(map[string]*entry), keys: make(map[idemKey]string),
+	return &Store{keys: make(map[idemKey]string),
 		dead: deadLetters{byTask: make(map[string][]int), ids: make(map[string]bool)},
 		out:  outbox{ids: make(map[string]bool)}, wake: make(chan struct{}, 1)}
 }
@@ -193,17 +203,16 @@ func (s *Store) create(ctx context.Context, task store.Task, steps []store.Step,
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed {
+	if s.closed.Load() {
 		return "", false, store.ErrClosed
 	}
 	key := idemKey{t.Namespace, t.Name, t.IdempotencyKey}
 	if id, ok := s.keys[key]; ok && t.IdempotencyKey != "" {
 		return id, false, nil
 	}
-	if _, ok := s.tasks[t.ID]; ok {
+	if _, loaded := s.tasks.LoadOrStore(t.ID, e); loaded {
 		return "", false, fmt.Errorf("memory: create task: task %q already exists: %w", t.ID, store.ErrConflict)
 	}
-	s.tasks[t.ID] = e
 	s.order = append(s.order, e)
 	if t.IdempotencyKey != "" {
 		s.keys[key] = t.ID
@@ -236,9 +245,7 @@ func (s *Store) Apply(ctx context.Context, changes []store.Change) error {
 	if err != nil {
 		return fmt.Errorf("memory: apply: %w", err)
 	}
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if s.closed {
+	if s.closed.Load() {
 		return store.ErrClosed
 	}
 	if len(cs) == 0 {
@@ -246,10 +253,13 @@ func (s *Store) Apply(ctx context.Context, changes []store.Change) error {
 	}
 	entries, err := s.entriesOf(cs, entBuf[:0])
 	if err != nil {
-		return err
+		return s.closedOr(err)
 	}
 	locked := lockAll(entries)
 	defer unlockAll(locked)
+	if err := goneOf(cs, entries); err != nil {
+		return s.closedOr(err)
+	}
 	// Dead-letter operations are checked first and carried out last, once
 	// the whole batch has applied, so a conflict has none to undo.
 	deadOps := hasDeadLetterOps(cs)
@@ -283,17 +293,53 @@ func (s *Store) Apply(ctx context.Context, changes []store.Change) error {
 	return nil
 }
 
-// entriesOf appends to buf the entry of each change's task. Called with
-// s.mu held.
+// entriesOf appends to buf the entry of each change's task.
 func (s *Store) entriesOf(cs []store.Change, buf []*entry) ([]*entry, error) {
 	for i, c := range cs {
-		e := s.tasks[c.TaskID]
+		e := s.entry(c.TaskID)
 		if e == nil {
 			return nil, fmt.Errorf("memory: apply: %w", record.Conflict(i, c, "unknown task"))
 		}
 		buf = append(buf, e)
 	}
 	return buf, nil
+}
+
+// goneOf returns the conflict of the first change whose entry was purged
+// after entriesOf found it. Called with the entries' locks held.
+func goneOf(cs []store.Change, entries []*entry) error {
+	for i, e := range entries {
+		if e.gone {
+			return fmt.Errorf("memory: apply: %w", record.Conflict(i, cs[i], "unknown task"))
+		}
+	}
+	return nil
+}
+
+// closedOr returns store.ErrClosed once the store is closed, err before:
+// Close empties the store, so a task a call racing it does not find may
+// only have been discarded.
+func (s *Store) closedOr(err error) error {
+	if s.closed.Load() {
+		return store.ErrClosed
+	}
+	return err
+}
+
+// entry returns the entry of task id, nil when there is none.
+func (s *Store) entry(id string) *entry {
+	if v, ok := s.tasks.Load(id); ok {
+		return v.(*entry)
+	}
+	return nil
+}
+
+// snapshot returns the entries in creation order, as they are now: later
+// creations and purges do not change the slice returned.
+func (s *Store) snapshot() []*entry {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.order
 }
 
 // lockAll locks the distinct entries, in a fixed order so that batches
@@ -324,9 +370,15 @@ func unlockAll(entries []*entry) {
 type undo struct {
 	e       *entry
 	step    int // -1 for the task
-	task    store.Task
+	task    taskFields
 	st      store.Step
 	created bool // the change created the step: undoing removes it
+}
+
+// taskFields are the fields of a task that a change writes.
+type taskFields struct {
+	state             string
+	updated, deadline time.Time
 }
 
 // create adds the step change c creates, in Position order, and returns
@@ -357,7 +409,8 @@ func byPosition(a, b store.Step) int {
 // ones before it left; if one does not match, it restores what the others
 // overwrote and returns the conflict.
 func applyAll(cs []store.Change, entries []*entry) error {
-	var log []undo
+	var logBuf [4]undo // the usual batches' undo log, on the stack
+	log := logBuf[:0]
 	for i, c := range cs {
 		u, err := applyOne(i, c, entries[i])
 		if err != nil {
@@ -383,7 +436,7 @@ func applyOne(i int, c store.Change, e *entry) (undo, error) {
 		if e.task.State != c.From {
 			return undo{}, record.Conflict(i, c, "task is %q, want %q", e.task.State, c.From)
 		}
-		u := undo{e: e, step: -1, task: e.task}
+		u := undo{e: e, step: -1, task: taskFields{e.task.State, e.task.UpdatedAt, e.task.Deadline}}
 		e.task.State, e.task.UpdatedAt = c.To, c.At
 		if !c.Deadline.IsZero() {
 			e.task.Deadline = c.Deadline
@@ -422,7 +475,7 @@ func (u undo) restore() {
 		return
 	}
 	if u.step < 0 {
-		u.e.task = u.task
+		u.e.task.State, u.e.task.UpdatedAt, u.e.task.Deadline = u.task.state, u.task.updated, u.task.deadline
 		return
 	}
 	u.e.steps[u.step] = u.st
@@ -469,29 +522,30 @@ func (s *Store) Snapshot(ctx context.Context, id string) (store.Snapshot, error)
 	return snap, err
 }
 
-// read calls fn with the task id under the read lock.
+// read calls fn with the task id under its lock.
 func (s *Store) read(ctx context.Context, id string, fn func(*entry)) error {
 	return s.readLocked(ctx, func() error {
-		e, ok := s.tasks[id]
-		if !ok {
-			return fmt.Errorf("memory: task %q: %w", id, store.ErrNotFound)
+		notFound := func() error { return s.closedOr(fmt.Errorf("memory: task %q: %w", id, store.ErrNotFound)) }
+		e := s.entry(id)
+		if e == nil {
+			return notFound()
 		}
 		e.mu.Lock()
 		defer e.mu.Unlock()
+		if e.gone {
+			return notFound()
+		}
 		fn(e)
 		return nil
 	})
 }
 
-// readLocked returns fn's error, fn called under the read lock, unless ctx
-// is done or the store closed.
+// readLocked returns fn's error, unless ctx is done or the store closed.
 func (s *Store) readLocked(ctx context.Context, fn func() error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if s.closed {
+	if s.closed.Load() {
 		return store.ErrClosed
 	}
 	return fn()
@@ -506,7 +560,7 @@ func (s *Store) ListTasks(ctx context.Context, f store.Filter) ([]store.Task, er
 				break
 			}
 			e.mu.Lock()
-			if matches(e.task, f) {
+			if !e.gone && matches(e.task, f) {
 				out = append(out, record.CloneTask(e.task))
 			}
 			e.mu.Unlock()
@@ -529,16 +583,21 @@ func (s *Store) DeadLetters(ctx context.Context, f store.DeadLetterFilter) ([]st
 }
 
 // after returns the entries created after the task id, every entry when id
-// is "", none when it is unknown. Called with s.mu held.
+// is "", none when it is unknown.
 func (s *Store) after(id string) []*entry {
+	order := s.snapshot()
 	if id == "" {
-		return s.order
+		return order
 	}
-	i := slices.Index(s.order, s.tasks[id]) // -1 when unknown: no entry is nil
+	e := s.entry(id)
+	if e == nil {
+		return nil
+	}
+	i := slices.Index(order, e) // -1 when purged meanwhile
 	if i < 0 {
 		return nil
 	}
-	return s.order[i+1:]
+	return order[i+1:]
 }
 
 func matches(t store.Task, f store.Filter) bool {
@@ -555,8 +614,9 @@ func matches(t store.Task, f store.Filter) bool {
 func (s *Store) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.closed = true
-	s.tasks, s.order, s.keys = nil, nil, nil
+	s.closed.Store(true)
+	s.tasks.Clear()
+	s.order, s.keys = nil, nil
 	s.dead.list, s.dead.byTask, s.dead.ids = nil, nil, nil
 	s.out.mu.Lock()
 	s.out.list, s.out.ids = nil, nil

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"time"
 
 	"github.com/gotasker/tasker/store"
 )
@@ -12,7 +13,7 @@ import (
 var _ store.Purger = (*Store)(nil)
 
 // purgeChunk bounds how many tasks PurgeTasks deletes under one hold of the
-// store's lock, which every other call waits for meanwhile.
+// store's lock, which creations wait for meanwhile (Apply and reads do not).
 const purgeChunk = 1000
 
 // PurgeTasks implements store.Purger. It deletes in chunks of at most
@@ -44,56 +45,86 @@ func (s *Store) PurgeTasks(ctx context.Context, f store.PurgeFilter) (int, error
 func (s *Store) purgeChunk(f store.PurgeFilter, limit int) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed {
+	if s.closed.Load() {
 		return 0, store.ErrClosed
 	}
-	// Holding s.mu for writing, nothing else holds an entry's lock.
+	// Holding s.mu, no task is created or purged meanwhile; but Apply goes
+	// on, so each entry is read under its lock, and a victim is checked
+	// again under it before it goes.
 	victims := s.selectPurged(f, limit)
 	if len(victims) == 0 {
 		return 0, nil
 	}
+	victims = lockAll(victims)
+	withOutbox := s.out.tasks() // after the entries' locks, as Apply takes them
 	gone := make(map[string]bool, len(victims))
 	for _, e := range victims {
 		t := e.task
-		gone[t.ID] = true
-		delete(s.tasks, t.ID)
+		if purgeable(f, t, withOutbox) {
+			e.gone, gone[t.ID] = true, true
+		}
+		e.mu.Unlock()
+		if !gone[t.ID] {
+			continue
+		}
+		s.tasks.Delete(t.ID)
 		key := idemKey{t.Namespace, t.Name, t.IdempotencyKey}
 		if t.IdempotencyKey != "" && s.keys[key] == t.ID {
 			delete(s.keys, key)
 		}
 	}
-	s.order = slices.DeleteFunc(s.order, func(e *entry) bool { return gone[e.task.ID] })
+	if len(gone) == 0 {
+		return 0, nil
+	}
+	// A new slice: snapshots taken before go on reading the old one.
+	kept := make([]*entry, 0, len(s.order)-len(gone))
+	for _, e := range s.order {
+		if !gone[e.task.ID] {
+			kept = append(kept, e)
+		}
+	}
+	s.order = kept
 	s.dead.mu.Lock()
 	s.dead.forget(gone)
 	s.dead.mu.Unlock()
-	return len(victims), nil
+	return len(gone), nil
+}
+
+// purgeable reports whether f selects task t, given the tasks with pending
+// outbox entries, which are kept.
+func purgeable(f store.PurgeFilter, t store.Task, withOutbox map[string]bool) bool {
+	return slices.Contains(f.States, t.State) && !withOutbox[t.ID] &&
+		(f.UpdatedBefore.IsZero() || !t.UpdatedAt.IsZero() && t.UpdatedAt.Before(f.UpdatedBefore))
 }
 
 // selectPurged returns at most limit entries that f selects, the least
-// recently updated first. Called with s.mu held for writing.
+// recently updated first. Called with s.mu held.
 func (s *Store) selectPurged(f store.PurgeFilter, limit int) []*entry {
 	withOutbox := s.out.tasks()
 	oldest := oldestN{limit: limit}
 	for i, e := range s.order[:s.keepBoundary(f)] {
-		t := &e.task
-		if slices.Contains(f.States, t.State) && !withOutbox[t.ID] &&
-			(f.UpdatedBefore.IsZero() || !t.UpdatedAt.IsZero() && t.UpdatedAt.Before(f.UpdatedBefore)) {
-			oldest.offer(candidate{e, i})
+		e.mu.Lock()
+		t := e.task
+		e.mu.Unlock()
+		if purgeable(f, t, withOutbox) {
+			oldest.offer(candidate{e, i, t.UpdatedAt})
 		}
 	}
 	return oldest.sorted()
 }
 
-// candidate is an entry to purge and its index in the store's order.
+// candidate is an entry to purge, its index in the store's order and when
+// its task was last updated.
 type candidate struct {
-	e   *entry
-	pos int
+	e       *entry
+	pos     int
+	updated time.Time
 }
 
 // before reports whether c goes before d: less recently updated, or as
 // recently and created first.
 func (c candidate) before(d candidate) bool {
-	if k := c.e.task.UpdatedAt.Compare(d.e.task.UpdatedAt); k != 0 {
+	if k := c.updated.Compare(d.updated); k != 0 {
 		return k < 0
 	}
 	return c.pos < d.pos
@@ -151,7 +182,10 @@ func (s *Store) keepBoundary(f store.PurgeFilter) int {
 	}
 	kept := 0
 	for i, e := range slices.Backward(s.order) {
-		if slices.Contains(f.States, e.task.State) {
+		e.mu.Lock()
+		state := e.task.State
+		e.mu.Unlock()
+		if slices.Contains(f.States, state) {
 			if kept++; kept == f.KeepNewest {
 				return i
 			}
