@@ -68,6 +68,7 @@ func TestStoreWritesPerStep(t *testing.T) {
 	if got := st.creates.Load(); got != 1 {
 		t.Errorf("CreateTask called %d times, want 1", got)
 	}
+	t.Logf("%d steps: %d Apply calls, %d changes", steps, st.applies.Load(), st.changes.Load())
 	if got, limit := st.applies.Load(), 2*steps; got > limit {
 		t.Errorf("Apply called %d times for %d steps, want at most %d", got, steps, limit)
 	}

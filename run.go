@@ -157,9 +157,9 @@ func (r *run) startTurn() {
 }
 
 // begin starts a new task: it moves the task to in_progress and returns its
-// root steps as work, the first one claimed in the same write. A task
-// cancelled before it began ends instead.
-func (r *run) begin(now time.Time, buf []store.Change) effects {
+// root steps as work, the first one and up to spare more claimed in the
+// same write. A task cancelled before it began ends instead.
+func (r *run) begin(now time.Time, buf []store.Change, spare int) effects {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.state != TaskPending || r.halted() {
@@ -168,8 +168,8 @@ func (r *run) begin(now time.Time, buf []store.Change) effects {
 	buf = append(buf[:0], store.Change{TaskID: r.id, From: string(TaskPending), To: string(TaskInProgress), At: now})
 	r.state = TaskInProgress
 	ready := r.ready()
-	if len(ready) > 0 {
-		ready[0], buf = r.claimFirst(ready[0].step, now, buf)
+	for k := range min(len(ready), 1+spare) {
+		ready[k], buf = r.claimFirst(ready[k].step, now, buf)
 	}
 	return effects{writes: buf, work: ready, retry: -1, settle: true}
 }
@@ -213,9 +213,10 @@ func (r *run) claimChange(i int, now time.Time) store.Change {
 // follows: the outcome to write and, in the same write, the task's end when
 // it completes the last step, or the claim of a dependent it made ready, so
 // that the worker goes straight on to that one (no one else can claim it
-// meanwhile: only this outcome made it ready); the dependents it made
-// ready; a retry to time.
-func (r *run) outcome(i int, claim store.Change, out outcome, now time.Time, buf []store.Change) effects {
+// meanwhile: only this outcome made it ready), and of up to spare more, for
+// idle workers to run at once; the dependents it made ready; a retry to
+// time.
+func (r *run) outcome(i int, claim store.Change, out outcome, now time.Time, buf []store.Change, spare int) effects {
 	rec, delay := r.outcomeChange(i, claim.Attempt, claim.Error, out, now)
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -252,13 +253,24 @@ func (r *run) outcome(i int, claim store.Change, out outcome, now time.Time, buf
 		eff.writes = append(eff.writes, store.Change{TaskID: r.id, From: string(r.state), To: string(TaskComplete), At: now})
 		eff.ends, eff.settle = true, false
 	default:
-		if d := r.nextClaim(i); d >= 0 {
+		if d, next := r.nextClaim(i, 0); d >= 0 {
 			// The turn goes on with the dependent this outcome makes
 			// ready, claimed in this write (its other dependencies are
 			// stored already); it takes over the turn's place in flight.
-			var w work
-			w, eff.writes = r.claimFirst(d, now, eff.writes)
-			eff.work = append([]work{w}, eff.work...)
+			// Up to spare more are claimed with it, each a turn of its
+			// own, for the idle workers: one write instead of one each.
+			claimed := make([]work, 1, 1+min(spare, len(r.spec(i).dependents)))
+			claimed[0], eff.writes = r.claimFirst(d, now, eff.writes)
+			for range spare {
+				if d, next = r.nextClaim(i, next); d < 0 {
+					break
+				}
+				var w work
+				w, eff.writes = r.claimFirst(d, now, eff.writes)
+				claimed = append(claimed, w)
+				r.inflight++
+			}
+			eff.work = append(claimed, eff.work...)
 			eff.settle = false
 		}
 	}

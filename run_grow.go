@@ -13,16 +13,19 @@ import (
 // Each is called with the run's lock held, from the event methods in
 // run.go; none takes the lock itself.
 
-// nextClaim returns a dependent of step i that only i's completion holds
-// up, its other dependencies stored as settled, for i's turn to claim in
-// the same write; -1 when there is none. Called with mu held.
-func (r *run) nextClaim(i int) int {
-	for _, d := range r.spec(i).dependents {
+// nextClaim returns the first dependent of step i, from position k of its
+// dependents on, that only i's completion holds up, its other
+// dependencies stored as settled, for i's turn to claim in the same write,
+// and the position after it; -1 when there is none. Called with mu held.
+func (r *run) nextClaim(i, k int) (d, next int) {
+	deps := r.spec(i).dependents
+	for ; k < len(deps); k++ {
+		d := deps[k]
 		if st := r.steps[d]; st.presence == created && st.state == StepPending && st.waiting == 1 && r.spec(d).of == nil {
-			return d
+			return d, k + 1
 		}
 	}
-	return -1
+	return -1, k
 }
 
 // growth is what a decision's or a batchable step's outcome adds to its

@@ -55,6 +55,10 @@ type scheduler struct {
 	stopping bool
 	halt     atomic.Bool    // stopping, readable without mu
 	wg       sync.WaitGroup // the workers
+	// idle counts the workers waiting for work (changed under mu, read
+	// without it): how many steps an outcome or a beginning may claim
+	// ahead for others to run at once (see spare).
+	idle atomic.Int32
 
 	// fence returns the fencing token to stamp on the changes of a task,
 	// on a store many engines share (shared.token); nil on any other.
@@ -330,6 +334,18 @@ func (s *scheduler) push(items ...work) {
 	}
 }
 
+// spare returns how many steps a turn may claim, besides the one its worker
+// goes on with, in the write that makes them ready: as many as workers
+// wait idle, less the work queued for them, so that every step claimed
+// ahead starts at once rather than waiting, claimed, in the queue.
+func (s *scheduler) spare() int {
+	n := int(s.idle.Load())
+	if n <= 0 {
+		return 0
+	}
+	return max(n-s.queued(), 0)
+}
+
 // minCompact is how many consumed items the queue holds before next moves
 // the live ones down (see next).
 const minCompact = 256
@@ -346,7 +362,9 @@ func (s *scheduler) next() (work, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for !s.stopping && s.head == len(s.queue) {
+		s.idle.Add(1)
 		s.cond.Wait()
+		s.idle.Add(-1)
 	}
 	if s.stopping {
 		return work{}, false
@@ -395,7 +413,7 @@ func (s *scheduler) work() {
 			}
 		}
 		if w.step < 0 {
-			ready = s.carry(w.r, w.r.begin(time.Now(), wk.buf))
+			ready = s.carry(w.r, w.r.begin(time.Now(), wk.buf, s.spare()))
 		} else {
 			ready = wk.attempt(w)
 		}
@@ -458,7 +476,7 @@ func (wk *worker) record(sc *StepContext, claim store.Change, out outcome, end f
 	if len(sc.spec.events) > 0 {
 		out.payloads, out.outbox = sc.eventPayloads(), s.domain.ob != nil
 	}
-	return s.carryOutcome(r, r.outcome(i, claim, out, time.Now(), wk.buf), claim.At)
+	return s.carryOutcome(r, r.outcome(i, claim, out, time.Now(), wk.buf, s.spare()), claim.At)
 }
 
 // saveCheckpoint durably writes checkpoint raw of attempt of step i of r,

@@ -1,6 +1,9 @@
 package tasker
 
-import "testing"
+import (
+	"runtime"
+	"testing"
+)
 
 // TestQueueStaysSmallWhenNeverEmpty: a ready queue that always holds work
 // (pushes keep pace with takes, as under sustained load) keeps its backing
@@ -46,5 +49,44 @@ func TestQueueKeepsOrderAcrossCompaction(t *testing.T) {
 			}
 			want++
 		}
+	}
+}
+
+// TestSpareCountsIdleWorkersLessQueuedWork: the steps a turn may claim
+// ahead are the idle workers not already due to take queued work.
+func TestSpareCountsIdleWorkersLessQueuedWork(t *testing.T) {
+	s := &scheduler{}
+	s.cond.L = &s.mu
+	for _, tc := range []struct{ idle, queued, want int }{{0, 0, 0}, {5, 0, 5}, {5, 2, 3}, {1, 3, 0}} {
+		s.queue, s.head = s.queue[:0], 0
+		for range tc.queued {
+			s.push(work{step: 1})
+		}
+		s.idle.Store(int32(tc.idle))
+		if got := s.spare(); got != tc.want {
+			t.Errorf("%d idle, %d queued: spare %d, want %d", tc.idle, tc.queued, got, tc.want)
+		}
+	}
+}
+
+// TestIdleCountsWaitingWorkers: a worker waiting in next counts as idle
+// until work arrives for it.
+func TestIdleCountsWaitingWorkers(t *testing.T) {
+	s := &scheduler{}
+	s.cond.L = &s.mu
+	got := make(chan work)
+	go func() {
+		w, _ := s.next()
+		got <- w
+	}()
+	for s.idle.Load() != 1 { // the worker reaches its wait
+		runtime.Gosched()
+	}
+	s.push(work{step: 7})
+	if w := <-got; w.step != 7 {
+		t.Fatalf("the worker took step %d, want 7", w.step)
+	}
+	if n := s.idle.Load(); n != 0 {
+		t.Errorf("%d idle once the worker took its work, want 0", n)
 	}
 }
