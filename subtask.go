@@ -32,6 +32,14 @@ import (
 // unless req gives one, and the link is in the step's audit trail (a
 // transition with reason "subtask <child id>"). Cancelling this task
 // cancels the children its steps wait for.
+//
+// Once the step is linked to a child, Subtask submits nothing more: it
+// waits for or reads that child (a task of another template than the
+// child's is a new child). A child that retention (Config.Retention)
+// deleted after it ended, before this step read it, took its idempotency
+// key with it: Subtask then returns a non-retryable *StepError wrapping
+// ErrSubtaskGone, which fails the step for good rather than run the
+// sub-workflow a second time; its outcome is unknown.
 func (c *StepContext) Subtask(ctx context.Context, req SubmitRequest) (*Task, error) {
 	if !c.bound() || c.sched == nil || c.sched.eng == nil {
 		return nil, fmt.Errorf("tasker: sub-task of %s: not in a running attempt", c.StepName())
