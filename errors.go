@@ -68,6 +68,15 @@ var (
 	// ErrSubtaskFailed is returned by StepContext.Subtask for a sub-task
 	// that ended in error or was cancelled.
 	ErrSubtaskFailed = errors.New("tasker: sub-task failed")
+	// ErrSubtaskGone is wrapped by the error StepContext.Subtask returns
+	// for a step linked to a sub-task that the store no longer has: the
+	// sub-task ended, and retention (Config.Retention) deleted it, with its
+	// idempotency key, before the step read its outcome. That outcome is
+	// unknown, and submitting again would run the sub-workflow a second
+	// time, so Subtask submits nothing: the error is a non-retryable
+	// *StepError (code CodeSubtaskGone) that fails the step for good. An
+	// operator who knows the outcome can Resolve the step.
+	ErrSubtaskGone = errors.New("tasker: sub-task gone")
 	// ErrStepTimeout is the cancellation cause of a handler's context when
 	// the step's timeout expires.
 	ErrStepTimeout = errors.New("tasker: step timed out")
@@ -106,6 +115,10 @@ const (
 	// stored steps no longer match its template: on the task's transition
 	// to error (its Reason starts with it) and on the steps it cut short.
 	CodeTemplateMismatch = "TEMPLATE_MISMATCH"
+	// CodeSubtaskGone is the code of the failure of a step whose sub-task
+	// was deleted after it ended, before the step read its outcome (see
+	// ErrSubtaskGone).
+	CodeSubtaskGone = "SUBTASK_GONE"
 )
 
 // TemplateError is one problem in a task template, located by file, line and

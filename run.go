@@ -73,6 +73,11 @@ type run struct {
 	batchFailed bool                      // a batch worker failed under continue_on_failure
 	err         error                     // why the engine stopped driving it early; nil when it ended
 	timer       *timer                    // the deadline's, stopped on release
+
+	// linksUnread is set on a run restored from the store: the sub-tasks
+	// its steps started before are named by its stored audit trail, not
+	// yet read into their child fields (see learnLinks).
+	linksUnread bool
 }
 
 type stepRun struct {
@@ -766,6 +771,30 @@ func (r *run) linked(i int, child string) bool {
 	}
 	st.child = child
 	return true
+}
+
+// childOf returns the sub-task step i started, "" when none, and whether
+// the run knows: it does not for a step without one in memory of a run
+// restored from the store whose audit trail it has not read (learnLinks).
+func (r *run) childOf(i int) (child string, known bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	child = r.steps[i].child
+	return child, child != "" || !r.linksUnread
+}
+
+// learnLinks records links, the sub-task each step named started as its
+// stored audit trail says, for the steps that have none in memory; from
+// then on the run knows its steps' sub-tasks.
+func (r *run) learnLinks(links map[string]string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for name, child := range links {
+		if i, ok := r.lookup(name); ok && r.steps[i].child == "" {
+			r.steps[i].child = child
+		}
+	}
+	r.linksUnread = false
 }
 
 // children returns the sub-tasks the task's waiting steps started.

@@ -22,6 +22,9 @@ func restore(parent context.Context, rec store.Task, steps []store.Step, t *Temp
 	}
 	r := newRun(parent, &rec, t)
 	r.state, r.progress = TaskState(rec.State), now
+	// Its steps' links to sub-tasks are in its audit trail, read only when
+	// a step calls Subtask (Engine.linkedChild).
+	r.linksUnread = true
 	for i := range r.steps { // a step the store lacks is undecided, until replayed
 		r.steps[i] = stepRun{state: StepPending, presence: undecided}
 	}

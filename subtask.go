@@ -32,6 +32,14 @@ import (
 // unless req gives one, and the link is in the step's audit trail (a
 // transition with reason "subtask <child id>"). Cancelling this task
 // cancels the children its steps wait for.
+//
+// Once the step is linked to a child, Subtask submits nothing more: it
+// waits for or reads that child (a task of another template than the
+// child's is a new child). A child that retention (Config.Retention)
+// deleted after it ended, before this step read it, took its idempotency
+// key with it: Subtask then returns a non-retryable *StepError wrapping
+// ErrSubtaskGone, which fails the step for good rather than run the
+// sub-workflow a second time; its outcome is unknown.
 func (c *StepContext) Subtask(ctx context.Context, req SubmitRequest) (*Task, error) {
 	if !c.bound() || c.sched == nil || c.sched.eng == nil {
 		return nil, fmt.Errorf("tasker: sub-task of %s: not in a running attempt", c.StepName())
@@ -42,6 +50,28 @@ func (c *StepContext) Subtask(ctx context.Context, req SubmitRequest) (*Task, er
 // subtask is StepContext.Subtask.
 func (e *Engine) subtask(ctx context.Context, c *StepContext, req SubmitRequest) (*Task, error) {
 	r, i, parent := c.run, c.spec.index, c.run.id+"/"+c.spec.Name
+	known, err := e.linkedChild(ctx, r, i)
+	if err != nil {
+		return nil, fmt.Errorf("tasker: sub-task of %s: %w", c.spec.Name, err)
+	}
+	if known != "" {
+		// The step started a child before: it is waited for or read, and
+		// nothing is submitted. A child retention deleted once it ended
+		// took its key with it, so a submission would start a second one.
+		if e.sched.watch(r, i, known) {
+			return nil, fmt.Errorf("%w: %s", ErrSubtaskPending, known)
+		}
+		child, err := e.Get(ctx, known)
+		switch {
+		case errors.Is(err, ErrTaskNotFound):
+			return nil, subtaskGone(c.spec.Name, known)
+		case err != nil:
+			return nil, fmt.Errorf("tasker: sub-task of %s: %w", c.spec.Name, err)
+		case child.Namespace == req.Namespace && child.Name == req.Name:
+			return e.endedChild(ctx, c, child) // the child a submission would find
+		}
+		// A task of another template than the child's: a new child.
+	}
 	req.IdempotencyKey = "subtask:" + parent
 	if req.Initiator == "" {
 		req.Initiator = "task:" + parent
@@ -107,6 +137,32 @@ func (e *Engine) endedChild(ctx context.Context, c *StepContext, child *Task) (*
 	return latest, nil
 }
 
+// linkedChild returns the sub-task step i of r started before, or "" when
+// it started none: from the run's memory or, once per run restored from
+// the store that a step calls Subtask in, from the task's stored audit
+// trail (the one read on this path; ordinary steps never pay it).
+func (e *Engine) linkedChild(ctx context.Context, r *run, i int) (string, error) {
+	if child, known := r.childOf(i); known {
+		return child, nil
+	}
+	trail, err := e.st.Transitions(ctx, r.id)
+	if err != nil {
+		return "", fmt.Errorf("read the audit trail of %s: %w", r.id, err)
+	}
+	r.learnLinks(links(trail))
+	child, _ := r.childOf(i)
+	return child, nil
+}
+
+// subtaskGone is Subtask's error for step, linked to sub-task child, which
+// the store no longer has: a permanent failure, as another attempt would
+// start a second child.
+func subtaskGone(step, child string) error {
+	return &StepError{Type: ErrorPermanent, Code: CodeSubtaskGone, Err: ErrSubtaskGone,
+		Message: fmt.Sprintf("sub-task %s of step %s was deleted (by retention) after it ended, so its outcome is unknown: "+
+			"not starting another, which would run it twice", child, step)}
+}
+
 // watchRemote wakes step i of parent, parked for its sub-task child, once
 // the store says child ended, reading it every d, doubling to a second:
 // on a store many engines share, the child may run on another engine.
@@ -138,6 +194,21 @@ func (s *scheduler) link(r *run, i, attempt int, child string) error {
 // subtaskReason starts the reason of the transition that links a step to
 // its sub-task.
 const subtaskReason = "subtask "
+
+// links returns the sub-task each step of a task's stored audit trail
+// links it to (the last, as subtaskOf), by step name.
+func links(trail []store.Transition) map[string]string {
+	var out map[string]string
+	for _, tr := range trail {
+		if id, ok := strings.CutPrefix(tr.Reason, subtaskReason); ok && tr.Step != "" {
+			if out == nil {
+				out = make(map[string]string)
+			}
+			out[tr.Step] = id
+		}
+	}
+	return out
+}
 
 // subtaskOf returns the sub-task a step's audit trail links it to, or "".
 func subtaskOf(trail []Transition) string {
