@@ -42,7 +42,17 @@ type Options struct {
 	// the task spans are derived from; 0 means tasker.DefaultEventBuffer.
 	// Events lost to a full buffer are counted (tasker.telemetry.events_lost).
 	EventBuffer int
+	// MaxTaskSpans bounds the task spans kept open at once, so that what
+	// the instrumentation holds stays bounded whatever events are lost:
+	// starting one more ends the oldest open one, with attribute
+	// tasker.unobserved = "evicted" (UnobservedEvicted). 0 means
+	// DefaultMaxTaskSpans; a negative value, no bound.
+	MaxTaskSpans int
 }
+
+// DefaultMaxTaskSpans is Options.MaxTaskSpans when it is 0: far more tasks
+// than an engine runs at once, its spans a few hundred megabytes at most.
+const DefaultMaxTaskSpans = 100_000
 
 // Telemetry instruments one engine. Create it with New, let it Configure
 // the engine's Config before tasker.New, then Observe the engine. It is
@@ -51,10 +61,11 @@ type Telemetry struct {
 	tracer     trace.Tracer
 	propagator propagation.TextMapPropagator
 	buffer     int
+	maxSpans   int // 0: no bound
 	inst       instruments
 
 	mu    sync.Mutex
-	tasks map[string]trace.Span // the open task spans, by task ID
+	tasks spanTable // the open task spans
 	subs  []*tasker.Subscription
 	regs  []metric.Registration
 	wg    sync.WaitGroup // the event loops
@@ -74,7 +85,13 @@ func New(opts Options) (*Telemetry, error) {
 		prop = otel.GetTextMapPropagator()
 	}
 	t := &Telemetry{tracer: tp.Tracer(ScopeName), propagator: prop, buffer: opts.EventBuffer,
-		tasks: make(map[string]trace.Span)}
+		maxSpans: opts.MaxTaskSpans, tasks: newSpanTable()}
+	switch {
+	case t.maxSpans == 0:
+		t.maxSpans = DefaultMaxTaskSpans
+	case t.maxSpans < 0:
+		t.maxSpans = 0
+	}
 	var err error
 	if t.inst, err = newInstruments(mp.Meter(ScopeName)); err != nil {
 		return nil, err
