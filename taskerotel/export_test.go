@@ -1,6 +1,9 @@
 package taskerotel
 
-import "fmt"
+import (
+	"fmt"
+	"time"
+)
 
 // OpenTaskSpans returns how many task spans t holds open, and an error
 // when its table is inconsistent: its list, oldest first, and its map
@@ -21,3 +24,8 @@ func (t *Telemetry) OpenTaskSpans() (int, error) {
 	}
 	return n, nil
 }
+
+// ReconcileOn makes t's reconciler, once Observe starts it, run a pass at
+// each tick of ticks instead of every Options.ReconcileInterval. Call it
+// before Observe.
+func (t *Telemetry) ReconcileOn(ticks <-chan time.Time) { t.ticks = ticks }
