@@ -120,9 +120,6 @@ func (t *Telemetry) ObserveCommit(requests int, took time.Duration) {
 // handle records the metrics of ev and ends the span of a task that ended.
 func (t *Telemetry) handle(ev tasker.Event) {
 	ctx := context.Background()
-	if ev.Lost > 0 {
-		t.inst.eventsLost.Add(ctx, int64(ev.Lost))
-	}
 	tmpl := []attribute.KeyValue{AttrNamespace.String(ev.Namespace), AttrTemplate.String(ev.Name)}
 	switch ev.Kind {
 	case tasker.EventTaskCompleted, tasker.EventTaskFailed, tasker.EventTaskCancelled:

@@ -3,6 +3,7 @@ package taskerotel
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"time"
 
 	"github.com/gotasker/tasker"
@@ -24,6 +25,28 @@ type observed struct {
 	sub *tasker.Subscription
 	// seen is sub.Lost() at the last reconciliation pass; the reconciler's.
 	seen uint64
+	// counted is how many of sub's lost events tasker.telemetry.events_lost
+	// counts.
+	counted atomic.Uint64
+}
+
+// countLost counts in tasker.telemetry.events_lost the events o's
+// subscription lost that it does not count yet. Its callers (the event
+// loop, told of a loss by an event or as the subscription ends, and the
+// reconciler at each pass, told of losses no later event tells of) may
+// race: each counts what it saw beyond the largest total counted.
+func (t *Telemetry) countLost(o *observed) {
+	n := o.sub.Lost()
+	for {
+		c := o.counted.Load()
+		if n <= c {
+			return
+		}
+		if o.counted.CompareAndSwap(c, n) {
+			t.inst.eventsLost.Add(context.Background(), int64(n-c))
+			return
+		}
+	}
 }
 
 // startReconciler starts the reconciler, unless it runs or is disabled;
@@ -79,6 +102,7 @@ func (t *Telemetry) pass(ctx context.Context) {
 	engines := make([]*tasker.Engine, len(t.observed))
 	for i, o := range t.observed {
 		engines[i] = o.eng
+		t.countLost(o)
 		if n := o.sub.Lost(); n != o.seen {
 			o.seen = n
 			t.tasks.lost()

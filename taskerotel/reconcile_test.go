@@ -138,6 +138,10 @@ func TestLostEndIsReconciled(t *testing.T) {
 	}
 
 	r.stop(t)
+	// Every event of b was lost, and no event came after to tell of it.
+	if n := sumOf(t, collect(t, r)[taskerotel.MetricEventsLost]); n < 9 {
+		t.Errorf("%s = %d, want b's 9 events at least", taskerotel.MetricEventsLost, n)
+	}
 	for _, s := range byName(r.spans.GetSpans(), taskerotel.TaskSpan+" shop/order") {
 		if at := attrs(s); at[taskerotel.AttrTaskID].AsString() == a && (at[taskerotel.AttrUnobserved].AsString() != "" ||
 			at[taskerotel.AttrState].AsString() != string(tasker.TaskComplete)) {

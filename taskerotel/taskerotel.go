@@ -188,8 +188,12 @@ func (t *Telemetry) Close() error {
 func (t *Telemetry) loop(o *observed) {
 	defer t.wg.Done()
 	for ev := range o.sub.C() {
+		if ev.Lost > 0 {
+			t.countLost(o)
+		}
 		t.handle(ev)
 	}
+	t.countLost(o) // losses no event came to tell of
 	t.mu.Lock()
 	t.observed = slices.DeleteFunc(t.observed, func(x *observed) bool { return x == o })
 	if len(t.observed) == 0 {
