@@ -91,7 +91,7 @@ func (t *Telemetry) reconcile(ctx context.Context) {
 }
 
 // pass asks the observed engines about at most t.batch open task spans,
-// taking on from where the last pass stopped: those open for an interval
+// going on from where the last pass stopped: those open for an interval
 // at least, and any when the subscriptions lost events since the last
 // pass. It ends the spans of the tasks that ended, with their end, and of
 // those no engine knows any more. A pass that a slow store makes longer
@@ -126,11 +126,17 @@ func (t *Telemetry) pass(ctx context.Context) {
 		case end.gone:
 			t.endUnobserved(s, UnobservedNotFound, time.Now())
 		default:
-			t.countUnobserved(s, UnobservedReconciled, AttrState.String(string(end.state)))
-			s.span.SetAttributes(AttrUnobserved.String(UnobservedReconciled))
-			endSpan(s.span, string(end.state), end.reason, end.at)
+			t.endReconciled(s, end)
 		}
 	}
+}
+
+// endReconciled ends s, which t no longer holds, with end, as an engine
+// told it: its task's end event was not observed.
+func (t *Telemetry) endReconciled(s *openSpan, end taskEnd) {
+	t.countUnobserved(s, UnobservedReconciled, AttrState.String(string(end.state)))
+	s.span.SetAttributes(AttrUnobserved.String(UnobservedReconciled))
+	endSpan(s.span, string(end.state), end.reason, end.at)
 }
 
 // taskEnd is what the engines know of a task's end.

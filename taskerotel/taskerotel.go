@@ -8,6 +8,18 @@
 // OpenTelemetry: it plugs into the engine's Config.CaptureContext and
 // Config.Attempt hooks and reads its lifecycle events (Engine.Subscribe).
 //
+// A task's span is started by its first attempt in the process and ended
+// by its end event. The events of a subscription are dropped when its
+// buffer is full, and those of a task another engine of a shared store
+// took over go to that engine's subscribers: so that the spans whose end
+// event never comes neither stay open nor pile up, a goroutine of the
+// Telemetry's asks the observed engines, every Options.ReconcileInterval,
+// about the task spans open that long, and about all of them once events
+// were lost, and ends those of the tasks that ended, or that no engine
+// knows any more; and at most Options.MaxTaskSpans are kept open, the
+// oldest ended to make room. Spans so ended carry tasker.unobserved
+// (AttrUnobserved).
+//
 //	tel, _ := taskerotel.New(taskerotel.Options{TracerProvider: tp, MeterProvider: mp})
 //	cfg := tel.Configure(&tasker.Config{})
 //	eng, _ := tasker.New(st, cfg)
@@ -71,7 +83,8 @@ type Options struct {
 }
 
 // DefaultMaxTaskSpans is Options.MaxTaskSpans when it is 0: far more tasks
-// than an engine runs at once, its spans a few hundred megabytes at most.
+// than an engine runs at once; at about 1 KB an open task span (the SDK's,
+// with taskerotel's attributes), some 100 MB at the cap.
 const DefaultMaxTaskSpans = 100_000
 
 // Telemetry instruments one engine. Create it with New, let it Configure
