@@ -57,17 +57,37 @@ func newRig(t *testing.T, st store.Store, handlers map[string]tasker.StepHandler
 // newTelemetry returns a rig with its instrumentation, and no engine yet.
 func newTelemetry(t *testing.T) *rig {
 	t.Helper()
+	return newTelemetryWith(t, taskerotel.Options{})
+}
+
+// newTelemetryWith is newTelemetry with opts, whose providers and
+// propagator it sets, and with procs, span processors called before the
+// exporter's.
+func newTelemetryWith(t *testing.T, opts taskerotel.Options, procs ...sdktrace.SpanProcessor) *rig {
+	t.Helper()
 	r := &rig{spans: tracetest.NewInMemoryExporter(), reader: sdkmetric.NewManualReader()}
-	r.tp = sdktrace.NewTracerProvider(sdktrace.WithSyncer(r.spans))
+	var tpOpts []sdktrace.TracerProviderOption
+	for _, p := range procs {
+		tpOpts = append(tpOpts, sdktrace.WithSpanProcessor(p))
+	}
+	r.tp = sdktrace.NewTracerProvider(append(tpOpts, sdktrace.WithSyncer(r.spans))...)
 	r.mp = sdkmetric.NewMeterProvider(sdkmetric.WithReader(r.reader))
+	opts.TracerProvider, opts.MeterProvider, opts.Propagator = r.tp, r.mp, propagation.TraceContext{}
 	var err error
-	r.tel, err = taskerotel.New(taskerotel.Options{TracerProvider: r.tp, MeterProvider: r.mp,
-		Propagator: propagation.TraceContext{}})
-	if err != nil {
+	if r.tel, err = taskerotel.New(opts); err != nil {
 		t.Fatal(err)
 	}
 	return r
 }
+
+// onEnd is a span processor that calls itself with every span that ends,
+// on the goroutine that ends it, before the exporter sees it.
+type onEnd func(sdktrace.ReadOnlySpan)
+
+func (f onEnd) OnStart(context.Context, sdktrace.ReadWriteSpan) {}
+func (f onEnd) OnEnd(s sdktrace.ReadOnlySpan)                   { f(s) }
+func (onEnd) Shutdown(context.Context) error                    { return nil }
+func (onEnd) ForceFlush(context.Context) error                  { return nil }
 
 // engine creates r's engine on st, observed by r's instrumentation.
 func (r *rig) engine(t *testing.T, st store.Store, handlers map[string]tasker.StepHandler, start bool) {

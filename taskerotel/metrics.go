@@ -23,6 +23,14 @@ const (
 	MetricCommitBatch     = "tasker.sqlite.commit.batch_size"
 	MetricCommitDuration  = "tasker.sqlite.commit.duration"
 	MetricEventsLost      = "tasker.telemetry.events_lost"
+	// MetricTaskSpansOpen is the task spans taskerotel keeps open (at most
+	// Options.MaxTaskSpans).
+	MetricTaskSpansOpen = "tasker.telemetry.task_spans.open"
+	// MetricTaskSpansUnobserved counts the task spans ended without their
+	// task's end event, by namespace, template and why (AttrUnobserved;
+	// with AttrState when reconciled). The tasks reconciled are not in
+	// tasker.tasks.ended, which counts the ends the events told of.
+	MetricTaskSpansUnobserved = "tasker.telemetry.task_spans.unobserved"
 )
 
 // instruments are the synchronous instruments t records on.
@@ -30,6 +38,8 @@ type instruments struct {
 	meter                               metric.Meter
 	started, completed, retried, failed metric.Int64Counter
 	tasksEnded, eventsLost              metric.Int64Counter
+	spansUnobserved                     metric.Int64Counter
+	openSpans                           metric.Int64UpDownCounter
 	attemptDur, commitDur               metric.Float64Histogram
 	commitBatch                         metric.Int64Histogram
 	tasks, queue                        metric.Int64ObservableGauge
@@ -37,7 +47,7 @@ type instruments struct {
 
 func newInstruments(m metric.Meter) (instruments, error) {
 	in := instruments{meter: m}
-	var errs [12]error
+	var errs [13]error
 	in.started, errs[0] = m.Int64Counter(MetricStepsStarted, metric.WithUnit("{attempt}"),
 		metric.WithDescription("Step attempts begun."))
 	in.completed, errs[1] = m.Int64Counter(MetricStepsCompleted, metric.WithUnit("{step}"),
@@ -61,6 +71,11 @@ func newInstruments(m metric.Meter) (instruments, error) {
 		metric.WithDescription("Unfinished tasks in the store (pending, in_progress)."))
 	in.queue, errs[10] = m.Int64ObservableGauge(MetricQueueDepth, metric.WithUnit("{item}"),
 		metric.WithDescription("Work ready and waiting for a free worker."))
+	in.openSpans, errs[11] = m.Int64UpDownCounter(MetricTaskSpansOpen, metric.WithUnit("{span}"),
+		metric.WithDescription("Task spans open, waiting for their task's end."))
+	in.spansUnobserved, errs[12] = m.Int64Counter(MetricTaskSpansUnobserved, metric.WithUnit("{span}"),
+		metric.WithDescription("Task spans ended without their task's end event: reconciled with the engine, "+
+			"their task not found, or evicted by the cap on open spans."))
 	return in, errors.Join(errs[:]...)
 }
 
@@ -105,9 +120,6 @@ func (t *Telemetry) ObserveCommit(requests int, took time.Duration) {
 // handle records the metrics of ev and ends the span of a task that ended.
 func (t *Telemetry) handle(ev tasker.Event) {
 	ctx := context.Background()
-	if ev.Lost > 0 {
-		t.inst.eventsLost.Add(ctx, int64(ev.Lost))
-	}
 	tmpl := []attribute.KeyValue{AttrNamespace.String(ev.Namespace), AttrTemplate.String(ev.Name)}
 	switch ev.Kind {
 	case tasker.EventTaskCompleted, tasker.EventTaskFailed, tasker.EventTaskCancelled:
