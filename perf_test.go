@@ -84,7 +84,7 @@ func TestAllocsPerStep(t *testing.T) {
 	if testing.Short() {
 		t.Skip("allocation counts are meaningful without -short noise only")
 	}
-	const width, maxAllocsPerStep = 500, 7
+	const width, maxAllocsPerStep = 500, 6
 	eng := startEngine(t, memory.New(), map[string]tasker.StepHandler{"bench.noop": noop}, mustParse(t, wideYAML(width)))
 	ctx := context.Background()
 	allocs := testing.AllocsPerRun(5, func() {
