@@ -1,22 +1,31 @@
 package main
 
 import (
+	"math"
 	"strings"
 	"testing"
 	"time"
 )
 
+// The soak tests' loop: tasks in flight, Retention.MaxTasks and
+// Retention.Interval.
+const (
+	soakInflight   = 8
+	soakKeep       = 50
+	soakCleanEvery = 5 * time.Millisecond
+)
+
 // soakLines makes a soak run of tasks diamonds on kind, retention on or
-// off, keeping 50 tasks and cleaning every 50ms when on, and returns its
-// lines.
+// off, keeping soakKeep tasks and cleaning every soakCleanEvery when on,
+// and returns its lines.
 func soakLines(t *testing.T, kind string, tasks int, retention bool) []soakLine {
 	t.Helper()
 	sh, err := newShape("diamond", sizes{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	spec := soakSpec{store: kind, shape: sh, tasks: tasks, inflight: 8, retention: retention,
-		keepTasks: 50, keepAge: time.Hour, cleanEvery: 50 * time.Millisecond,
+	spec := soakSpec{store: kind, shape: sh, tasks: tasks, inflight: soakInflight, retention: retention,
+		keepTasks: soakKeep, keepAge: time.Hour, cleanEvery: soakCleanEvery,
 		reportEvery: tasks / 4, timeout: 5 * time.Minute}
 	var lines []soakLine
 	if err := soakOnce(spec, func(l soakLine) error { lines = append(lines, l); return nil }); err != nil {
@@ -31,9 +40,12 @@ func soakLines(t *testing.T, kind string, tasks int, retention bool) []soakLine 
 // TestSoakStaysSmallWithRetention: the same closed loop, with and without
 // retention, on each store: with it the store keeps a bounded number of
 // tasks, and the heap (memory) or the database file (SQLite) stays a
-// fraction of what it grows to without. The bounds are loose: the cleaner
-// runs on a timer, and how many tasks finish between two of its runs
-// depends on the machine.
+// fraction of what it grows to without. What the cleaner rightly keeps
+// depends on how fast the loop runs: besides the soakKeep newest, those
+// in flight and those that finished while the line was being taken (a
+// few rounds of the submitters), the tasks that finished within its last
+// Interval (it spares them) and since its last pass (it runs once an
+// Interval): three Intervals' worth at the rate the line reports.
 func TestSoakStaysSmallWithRetention(t *testing.T) {
 	for _, tc := range []struct {
 		store string
@@ -41,7 +53,7 @@ func TestSoakStaysSmallWithRetention(t *testing.T) {
 		size  func(soakLine) float64
 		what  string
 	}{
-		{"memory", 5000, func(l soakLine) float64 { return l.HeapMiB }, "heap"},
+		{"memory", 20000, func(l soakLine) float64 { return l.HeapMiB }, "heap"},
 		{"sqlite", 2000, func(l soakLine) float64 { return *l.DBMiB }, "database file"},
 	} {
 		if raceEnabled {
@@ -54,9 +66,14 @@ func TestSoakStaysSmallWithRetention(t *testing.T) {
 				t.Errorf("without retention the store kept %d tasks, want all %d", got, tc.tasks)
 			}
 			for _, l := range on[1:] {
-				if l.StoredTasks > tc.tasks/4 {
-					t.Errorf("with retention (keeping 50) the store kept %d tasks at %d done, want at most %d",
-						l.StoredTasks, l.TasksDone, tc.tasks/4)
+				bound := soakKeep + 3*soakInflight + int(math.Ceil(3*l.TasksPerSec*soakCleanEvery.Seconds()))
+				if bound > tc.tasks/2 {
+					t.Fatalf("at %.0f tasks/s retention may keep %d of %d tasks: too many to tell it from none",
+						l.TasksPerSec, bound, tc.tasks)
+				}
+				if l.StoredTasks > bound {
+					t.Errorf("with retention (keeping %d) the store kept %d tasks at %d done (%.0f tasks/s), want at most %d",
+						soakKeep, l.StoredTasks, l.TasksDone, l.TasksPerSec, bound)
 				}
 			}
 			grown, kept := tc.size(off[last])-tc.size(off[0]), tc.size(on[last])-tc.size(on[0])
