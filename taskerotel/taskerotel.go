@@ -87,9 +87,10 @@ type Options struct {
 // with taskerotel's attributes), some 100 MB at the cap.
 const DefaultMaxTaskSpans = 100_000
 
-// Telemetry instruments one engine. Create it with New, let it Configure
-// the engine's Config before tasker.New, then Observe the engine. It is
-// safe for concurrent use.
+// Telemetry instruments engines. Create it with New, let it Configure each
+// engine's Config before tasker.New, then Observe the engine; one
+// Telemetry may observe several engines of a process (their task spans
+// share one table and one reconciler). It is safe for concurrent use.
 type Telemetry struct {
 	tracer     trace.Tracer
 	propagator propagation.TextMapPropagator
