@@ -464,8 +464,12 @@ func TestDomainEventsDeliveredAcrossRestart(t *testing.T) {
 	down := newRecorder(-1)
 	handlers := map[string]tasker.StepHandler{"ev.charge": result(map[string]string{"order_id": "o-9"}), "ev.ship": result(nil)}
 	eng := eventEngine(t, st, nil, handlers, map[string]tasker.Publisher{"rec": down}, mustParse(t, paidYAML))
+	bus := eng.DomainEvents().Subscribe(10)
 	task := submitAndWait(t, eng, tasker.SubmitRequest{Namespace: "ev", Name: "pay"})
 	first := receiveN(t, down.calls, 1)[0]
+	// The step's other event goes to the bus, delivered from the outbox
+	// too: stopping before that delivery would leave it there as well.
+	receiveN(t, bus.C(), 1)
 	stopEngine(t, eng)
 	if es := pendingOutbox(t, st); len(es) != 1 || es[0].ID != first.ID {
 		t.Fatalf("outbox after stop holds %v, want the undelivered event %s", outboxIDs(es), first.ID)
