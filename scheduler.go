@@ -476,7 +476,11 @@ func (wk *worker) record(sc *StepContext, claim store.Change, out outcome, end f
 	if len(sc.spec.events) > 0 {
 		out.payloads, out.outbox = sc.eventPayloads(), s.domain.ob != nil
 	}
-	return s.carryOutcome(r, r.outcome(i, claim, out, time.Now(), wk.buf, s.spare()), claim.At)
+	spare := 0
+	if len(sc.spec.dependents) > 1 { // with one, its worker goes on with it: none to claim ahead
+		spare = s.spare()
+	}
+	return s.carryOutcome(r, r.outcome(i, claim, out, time.Now(), wk.buf, spare), claim.At)
 }
 
 // saveCheckpoint durably writes checkpoint raw of attempt of step i of r,
